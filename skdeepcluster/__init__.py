@@ -1,0 +1,7 @@
+"""Deep clustering as scikit-learn estimators: S3VDC and LoSTer on one torch engine."""
+
+from .s3vdc import S3VDCClustering
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["S3VDCClustering", "__version__"]

@@ -1,0 +1,24 @@
+"""The algorithm-agnostic torch engine shared by every estimator.
+
+Nothing here knows which paper it runs: devices, seeding, mini-batches from numpy arrays
+or memmaps, the training loop with its history and progress, batched no-grad inference
+and moving torch state to the CPU for pickling.
+"""
+
+from ._batching import BatchStream, iter_slices, to_tensor
+from ._device import resolve_device
+from ._inference import map_batches
+from ._loop import TrainingLoop, exponential_decay_to_floor
+from ._random import derive_seed, seeded_torch
+
+__all__ = [
+    "BatchStream",
+    "TrainingLoop",
+    "derive_seed",
+    "exponential_decay_to_floor",
+    "iter_slices",
+    "map_batches",
+    "resolve_device",
+    "seeded_torch",
+    "to_tensor",
+]

@@ -1,0 +1,69 @@
+"""Mini-batches from numpy arrays or ``np.memmap`` without copying all of X to the device."""
+
+import numpy as np
+import torch
+
+
+def to_tensor(array, device, dtype=torch.float32):
+    """Copy one batch of rows to ``device`` as a tensor of ``dtype``.
+
+    The copy is deliberate: inputs may be read-only memmaps, which torch refuses to share.
+    """
+    array = np.array(array, dtype=torch.empty((), dtype=dtype).numpy().dtype, copy=True)
+    tensor = torch.from_numpy(array)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
+def iter_slices(n_samples, batch_size):
+    """Yield consecutive ``slice`` objects covering ``range(n_samples)``."""
+    for start in range(0, n_samples, batch_size):
+        yield slice(start, min(start + batch_size, n_samples))
+
+
+class BatchStream:
+    """An endless stream of shuffled training mini-batches, epoch after epoch.
+
+    Each epoch is a fresh permutation drawn from ``rng`` (a ``numpy.random.RandomState``);
+    only the rows of the current batch are read from ``X`` (sorted, so that a memmap is read
+    forwards), converted and moved to the device.
+
+    Parameters
+    ----------
+    X : ndarray or memmap of shape (n_samples, ...)
+    batch_size : int
+    rng : numpy.random.RandomState
+    device : torch.device
+    drop_last : bool
+        Drop an incomplete final batch of each epoch (never when it would leave none).
+    """
+
+    def __init__(self, X, batch_size, rng, device, drop_last=False):
+        self.X = X
+        self.batch_size = int(min(batch_size, X.shape[0]))
+        self.rng = rng
+        self.device = device
+        n_samples = X.shape[0]
+        full, rest = divmod(n_samples, self.batch_size)
+        self.steps_per_epoch = full if (drop_last or rest == 0) else full + 1
+        self._order = np.empty(0, dtype=np.intp)
+        self._cursor = 0
+        self._drop_last = drop_last
+
+    def next_indices(self):
+        """Indices of the next batch, starting a new permutation when an epoch ends."""
+        n_samples = self.X.shape[0]
+        if self._cursor >= len(self._order):
+            self._order = self.rng.permutation(n_samples)
+            if self._drop_last:
+                self._order = self._order[: self.steps_per_epoch * self.batch_size]
+            self._cursor = 0
+        indices = self._order[self._cursor:self._cursor + self.batch_size]
+        self._cursor += self.batch_size
+        return indices
+
+    def next_batch(self):
+        """The next batch as a float32 tensor on the device."""
+        indices = np.sort(self.next_indices())
+        return to_tensor(self.X[indices], self.device)

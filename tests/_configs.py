@@ -1,0 +1,13 @@
+"""Tiny but still meaningful estimator configurations shared by the tests."""
+
+from skdeepcluster import S3VDCClustering
+
+
+def tiny_s3vdc(**overrides):
+    """An S3VDCClustering that fits 50-200 samples in well under a second."""
+    params = dict(n_clusters=2, latent_dim=2, hidden_dims=(16,), warmup_epochs=20, anneal_epochs=3,
+                  static_epochs=2, n_periods=1, batch_size=32, learning_rate=1e-2, gmm_init_samples=256,
+                  n_score_samples=4,
+                  device="cpu", random_state=0)
+    params.update(overrides)
+    return S3VDCClustering(**params)

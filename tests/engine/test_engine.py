@@ -1,0 +1,128 @@
+"""The algorithm-agnostic engine: devices, seeding, batching, loop, inference."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skdeepcluster._engine import (BatchStream, TrainingLoop, derive_seed, exponential_decay_to_floor,
+                                   map_batches, resolve_device, seeded_torch)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="expected 'auto'"):
+        resolve_device("gpu0")
+    with pytest.raises(ValueError, match="not supported"):
+        resolve_device("meta")
+    with pytest.raises(TypeError, match="must be a string"):
+        resolve_device(0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_resolve_cuda_without_cuda():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda:0")
+
+
+def test_derive_seed_is_reproducible():
+    assert derive_seed(3) == derive_seed(3)
+    assert derive_seed(np.random.RandomState(3)) == derive_seed(3)
+    assert 0 <= derive_seed(None) < np.iinfo(np.int32).max
+
+
+def test_seeded_torch_reproducible_and_leaves_global_state():
+    before = torch.random.get_rng_state()
+    with seeded_torch(5, torch.device("cpu")):
+        first = torch.randn(3)
+    with seeded_torch(5, torch.device("cpu")):
+        second = torch.randn(3)
+    assert torch.equal(first, second)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+@pytest.mark.parametrize("n_samples, batch_size, drop_last, steps", [(10, 3, False, 4), (10, 3, True, 3),
+                                                                     (9, 3, False, 3), (2, 8, False, 1)])
+def test_batch_stream_visits_every_sample_once_per_epoch(n_samples, batch_size, drop_last, steps):
+    X = np.arange(n_samples, dtype=np.float64).reshape(-1, 1)
+    stream = BatchStream(X, batch_size, np.random.RandomState(0), torch.device("cpu"), drop_last=drop_last)
+    assert stream.steps_per_epoch == steps
+    for _ in range(2):  # two epochs, two different permutations
+        seen = np.concatenate([stream.next_indices() for _ in range(steps)])
+        expected = steps * min(batch_size, n_samples) if drop_last else n_samples
+        assert len(seen) == expected and len(set(seen)) == expected
+    batch = stream.next_batch()
+    assert batch.dtype == torch.float32 and batch.shape[1] == 1
+
+
+def test_batch_stream_reads_readonly_memmap(tmp_path):
+    path = tmp_path / "x.dat"
+    data = np.memmap(path, dtype=np.float64, mode="w+", shape=(7, 2))
+    data[:] = np.arange(14).reshape(7, 2)
+    data.flush()
+    readonly = np.memmap(path, dtype=np.float64, mode="r", shape=(7, 2))
+    stream = BatchStream(readonly, 7, np.random.RandomState(0), torch.device("cpu"))
+    assert_array_equal(stream.next_batch().numpy(), np.arange(14).reshape(7, 2))
+
+
+def test_map_batches_matches_one_pass_and_returns_tuples():
+    X = np.random.RandomState(0).normal(size=(23, 4))
+    weights = torch.randn(4, 2, dtype=torch.float64)
+    single = map_batches(lambda b: b @ weights, X, 5, torch.device("cpu"))
+    assert_allclose(single, X @ weights.numpy())
+    first, second = map_batches(lambda b: (b.sum(1), b * 2), X, 7, torch.device("cpu"))
+    assert_allclose(first, X.sum(1))
+    assert_allclose(second, 2 * X)
+
+
+def test_exponential_decay_reaches_floor_at_end():
+    schedule = exponential_decay_to_floor(1e-2, 1e-4, 100)
+    assert schedule(0) == pytest.approx(1e-2)
+    assert schedule(50) == pytest.approx(1e-3)
+    assert schedule(100) == pytest.approx(1e-4)
+    assert schedule(500) == pytest.approx(1e-4)
+    assert exponential_decay_to_floor(1e-3, 1e-2, 100)(50) == 1e-3
+
+
+def _linear_problem():
+    X = np.random.RandomState(0).normal(size=(64, 3))
+    module = torch.nn.Linear(3, 1)
+    target = torch.tensor([1.0, -2.0, 0.5])
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    stream = BatchStream(X, 16, np.random.RandomState(0), torch.device("cpu"))
+    return module, target, optimizer, stream
+
+
+def test_training_loop_learns_and_records_history():
+    module, target, optimizer, stream = _linear_problem()
+
+    def loss_fn(batch, step):
+        loss = ((module(batch).squeeze(1) - batch @ target) ** 2).mean()
+        return loss, {"loss": loss}
+
+    history = []
+    loop = TrainingLoop(module, optimizer, stream, lambda step: 0.1, total_steps=40, history=history)
+    loop.run(30, loss_fn, phase="a")
+    loop.run(10, loss_fn, phase="b")
+    loop.close()
+    assert [entry["phase"] for entry in history] == ["a"] * 8 + ["b"] * 3
+    assert history[7]["steps"] == 2 and history[8]["steps"] == 2  # phase ends split an epoch
+    assert history[-1]["loss"] < 1e-3 * history[0]["loss"]
+    assert_allclose(module.weight.detach().numpy().ravel(), target.numpy(), atol=1e-2)
+
+
+def test_training_loop_skips_nonfinite_steps_without_touching_weights():
+    module, target, optimizer, stream = _linear_problem()
+    before = [p.detach().clone() for p in module.parameters()]
+
+    def bad_loss(batch, step):
+        loss = module(batch).sum() * float("nan")
+        return loss, {"loss": loss}
+
+    history = []
+    loop = TrainingLoop(module, optimizer, stream, lambda step: 0.1, total_steps=4, history=history)
+    with pytest.warns(RuntimeWarning, match="4 training step"):
+        loop.run(4, bad_loss, phase="a")
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    assert history[0]["nonfinite_steps"] == 4 and loop.nonfinite_steps == 4

@@ -1,0 +1,286 @@
+"""Behaviour of S3VDCClustering as a scikit-learn estimator."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import adjusted_rand_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skdeepcluster import S3VDCClustering
+from tests._configs import tiny_s3vdc
+
+X_BLOBS, Y_BLOBS = make_blobs(n_samples=150, centers=3, n_features=4, cluster_std=0.6, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return tiny_s3vdc(n_clusters=3).fit(X_BLOBS)
+
+
+def test_recovers_separated_blobs(fitted):
+    assert adjusted_rand_score(Y_BLOBS, fitted.labels_) > 0.95
+
+
+def test_fitted_attributes_and_shapes(fitted):
+    n_clusters, latent_dim = 3, 2
+    assert fitted.labels_.shape == (150,) and fitted.labels_.dtype.kind == "i"
+    assert fitted.weights_.shape == (n_clusters,)
+    assert_allclose(fitted.weights_.sum(), 1.0)
+    assert fitted.means_.shape == fitted.covariances_.shape == (n_clusters, latent_dim)
+    assert (fitted.covariances_ > 0).all()
+    assert fitted.cluster_centers_ is fitted.means_
+    assert fitted.device_ == "cpu"
+    assert fitted.n_features_in_ == 4
+    assert fitted.transform(X_BLOBS).shape == (150, latent_dim)
+    proba = fitted.predict_proba(X_BLOBS)
+    assert proba.shape == (150, n_clusters)
+    assert_allclose(proba.sum(axis=1), 1.0)
+    assert_array_equal(proba.argmax(axis=1), fitted.predict(X_BLOBS))
+    assert_array_equal(fitted.predict(X_BLOBS), fitted.labels_)
+    assert list(fitted.get_feature_names_out()) == ["s3vdcclustering0", "s3vdcclustering1"]
+
+
+def test_history_records_every_phase(fitted):
+    phases = [entry["phase"] for entry in fitted.history_]
+    assert phases[0] == "warmup" and phases[-1] == "clustering"
+    assert phases.count("gmm_init") == 1
+    init = next(entry for entry in fitted.history_ if entry["phase"] == "gmm_init")
+    assert init["samples"] == 150 and init["seconds"] > 0
+    epochs = [entry for entry in fitted.history_ if entry["phase"] != "gmm_init"]
+    assert all(np.isfinite(entry["loss"]) and entry["nonfinite_steps"] == 0 for entry in epochs)
+    # learning rate decays monotonically to the floor
+    rates = [entry["learning_rate"] for entry in epochs]
+    assert rates == sorted(rates, reverse=True)
+    assert fitted.n_iter_ == 20 + 3 + 2
+
+
+def test_beta_follows_the_annealing_schedule_per_epoch(fitted):
+    # 150 samples / 32 = 5 steps per epoch: 3 annealing epochs (15 steps), then 2 static ones.
+    betas = [entry["beta"] for entry in fitted.history_ if entry["phase"] == "clustering"]
+    expected_first = 5e-4 + np.mean([(t / 15) ** 3 for t in range(1, 6)])
+    assert betas[0] == pytest.approx(expected_first, rel=1e-5)
+    assert betas == sorted(betas)
+    assert betas[-2:] == [1.0, 1.0]
+
+
+def test_score_prefers_training_distribution_to_outliers(fitted):
+    inliers = fitted.score_samples(X_BLOBS)
+    outliers = fitted.score_samples(X_BLOBS + 30.0)
+    assert np.isfinite(inliers).all()
+    assert inliers.mean() > outliers.mean() + 10
+    assert fitted.score(X_BLOBS) == pytest.approx(inliers.mean())
+
+
+def test_sample_generates_data_near_its_cluster(fitted):
+    X_new, y_new = fitted.sample(60)
+    assert X_new.shape == (60, 4) and y_new.shape == (60,)
+    assert set(np.unique(y_new)) <= set(range(3))
+    # Generated points are assigned back to the cluster they were drawn from.
+    assert (fitted.predict(X_new) == y_new).mean() > 0.9
+    with pytest.raises(ValueError, match="at least one sample"):
+        fitted.sample(0)
+
+
+def test_same_random_state_same_labels_and_no_global_rng_change():
+    torch_state = torch.random.get_rng_state()
+    numpy_state = np.random.get_state()[1].copy()
+    a = tiny_s3vdc(n_clusters=3, random_state=7).fit(X_BLOBS)
+    b = tiny_s3vdc(n_clusters=3, random_state=7).fit(X_BLOBS)
+    assert_array_equal(a.labels_, b.labels_)
+    assert_array_equal(a.transform(X_BLOBS), b.transform(X_BLOBS))
+    assert torch.equal(torch_state, torch.random.get_rng_state())
+    assert_array_equal(numpy_state, np.random.get_state()[1])
+
+
+@pytest.mark.parametrize("dumps, loads", [(pickle.dumps, pickle.loads),
+                                          (lambda m: joblib_dumps(m), lambda s: joblib_loads(s))])
+def test_pickle_round_trip_identical_predictions(fitted, dumps, loads):
+    restored = loads(dumps(fitted))
+    assert_array_equal(restored.predict(X_BLOBS), fitted.predict(X_BLOBS))
+    assert_array_equal(restored.score_samples(X_BLOBS), fitted.score_samples(X_BLOBS))
+
+
+def joblib_dumps(model, path=[]):
+    import io
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+def joblib_loads(data):
+    import io
+    return joblib.load(io.BytesIO(data))
+
+
+def test_gridsearch_over_n_clusters_without_scorer():
+    X, _ = make_blobs(n_samples=240, centers=[[-6, -6], [0, 6], [6, -6]], cluster_std=0.7, random_state=1)
+    search = GridSearchCV(tiny_s3vdc(n_score_samples=16, warmup_epochs=30), {"n_clusters": [1, 3]}, cv=3)
+    search.fit(X)
+    assert search.best_params_ == {"n_clusters": 3}
+
+
+def test_pipeline_with_scaling():
+    pipe = make_pipeline(StandardScaler(), tiny_s3vdc(n_clusters=3)).fit(X_BLOBS * 100 + 5)
+    assert adjusted_rand_score(Y_BLOBS, pipe.predict(X_BLOBS * 100 + 5)) > 0.95
+
+
+def test_conv_encoder_on_images():
+    rng = np.random.RandomState(0)
+    images = np.zeros((60, 1, 12, 10))
+    images[:30, :, :6] = 1.0  # top half lit
+    images[30:, :, 6:] = 1.0  # bottom half lit
+    images += 0.05 * rng.normal(size=images.shape)
+    X = images.reshape(60, -1)
+    model = tiny_s3vdc(encoder="conv", input_shape=(1, 12, 10), latent_dim=2).fit(X)
+    assert adjusted_rand_score(np.repeat([0, 1], 30), model.labels_) == 1.0
+    assert model.sample(4)[0].shape == (4, 120)
+
+
+def test_bernoulli_reconstruction_on_binary_data():
+    X = (X_BLOBS > X_BLOBS.mean(0)).astype(float)
+    model = tiny_s3vdc(reconstruction="bernoulli", n_clusters=3).fit(X)
+    generated, _ = model.sample(10)
+    assert ((generated >= 0) & (generated <= 1)).all()
+    assert np.isfinite(model.score_samples(X)).all()
+
+
+@pytest.mark.parametrize("name, X", [
+    ("huge scale", X_BLOBS * 1e6),
+    ("tiny scale", X_BLOBS * 1e-6),
+    ("constant feature", np.column_stack([X_BLOBS, np.full(150, 3.0)])),
+    ("duplicated rows", np.repeat(X_BLOBS[:10], 15, axis=0)),
+    ("all rows identical", np.ones((40, 3))),
+])
+def test_no_nonfinite_loss_on_adversarial_inputs(name, X):
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # KMeans warns when it finds fewer distinct points
+            model = tiny_s3vdc(n_clusters=3).fit(X)
+    losses = [entry["loss"] for entry in model.history_ if "loss" in entry]
+    assert np.isfinite(losses).all()
+    assert sum(entry.get("nonfinite_steps", 0) for entry in model.history_) == 0
+    assert np.isfinite(model.predict_proba(X)).all()
+    assert np.isfinite(model.weights_).all() and np.isfinite(model.covariances_).all()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_samples=st.integers(4, 40), n_features=st.integers(1, 5), n_clusters=st.integers(1, 4),
+       seed=st.integers(0, 2**16), scale=st.sampled_from([1e-3, 1.0, 1e3]))
+def test_property_labels_probabilities_shapes_determinism(n_samples, n_features, n_clusters, seed, scale):
+    n_clusters = min(n_clusters, n_samples)
+    X = np.random.RandomState(seed).normal(scale=scale, size=(n_samples, n_features))
+    params = dict(n_clusters=n_clusters, warmup_epochs=2, anneal_epochs=1, static_epochs=1, random_state=seed)
+    model = tiny_s3vdc(**params).fit(X)
+    labels = model.predict(X)
+    assert labels.shape == (n_samples,) and labels.min() >= 0 and labels.max() < n_clusters
+    proba = model.predict_proba(X)
+    assert proba.shape == (n_samples, n_clusters)
+    assert_allclose(proba.sum(axis=1), 1.0)
+    assert model.transform(X).shape == (n_samples, 2)
+    assert_array_equal(tiny_s3vdc(**params).fit(X).labels_, model.labels_)
+
+
+def test_verbose_levels(capsys):
+    tiny_s3vdc(verbose=2, warmup_epochs=2, anneal_epochs=1, static_epochs=1).fit(X_BLOBS)
+    out = capsys.readouterr().out
+    assert "[warmup] epoch 1.00" in out and "[clustering]" in out
+    tiny_s3vdc(verbose=1, warmup_epochs=2, anneal_epochs=1, static_epochs=1).fit(X_BLOBS)
+    assert "S3VDC" in capsys.readouterr().err
+    tiny_s3vdc(verbose=0, warmup_epochs=2, anneal_epochs=1, static_epochs=1).fit(X_BLOBS)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_float32_input_gives_float32_embedding(fitted):
+    assert fitted.transform(X_BLOBS.astype(np.float32)).dtype == np.float32
+    assert fitted.transform(X_BLOBS).dtype == np.float64
+
+
+def test_memmap_input(tmp_path):
+    path = tmp_path / "X.dat"
+    memmap = np.memmap(path, dtype=np.float32, mode="w+", shape=X_BLOBS.shape)
+    memmap[:] = X_BLOBS
+    memmap.flush()
+    readonly = np.memmap(path, dtype=np.float32, mode="r", shape=X_BLOBS.shape)
+    model = tiny_s3vdc(n_clusters=3).fit(readonly)
+    assert adjusted_rand_score(Y_BLOBS, model.predict(readonly)) > 0.95
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fit_and_cpu_pickle():
+    model = tiny_s3vdc(n_clusters=3, device="cuda").fit(X_BLOBS)
+    assert model.device_.startswith("cuda")
+    state = model.__getstate__()
+    assert all(not p.is_cuda for p in state["module_"].parameters())
+    assert adjusted_rand_score(Y_BLOBS, model.labels_) > 0.95
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("X, error, match", [
+    (np.array([[1.0, np.nan], [2.0, 3.0], [1.0, 1.0]]), ValueError, "NaN"),
+    (np.array([[1.0, np.inf], [2.0, 3.0], [1.0, 1.0]]), ValueError, "infinity"),
+    (np.empty((0, 3)), ValueError, "0 sample"),
+    (np.arange(10.0), ValueError, "Expected 2D array, got 1D array"),
+    (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), ValueError, "numeric|float"),
+    (np.ones((1, 3)), ValueError, "1 sample"),
+    (np.ones((3, 2, 2)), ValueError, "dim 3"),
+])
+def test_bad_training_input_raises_clear_error(X, error, match):
+    model = tiny_s3vdc()
+    with pytest.raises(error, match=match):
+        model.fit(X)
+    assert not hasattr(model, "labels_")
+
+
+def test_more_clusters_than_samples():
+    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=6"):
+        tiny_s3vdc(n_clusters=6).fit(np.random.rand(5, 2))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"encoder": "conv"}, "input_shape"),
+    ({"encoder": "conv", "input_shape": (1, 3, 3)}, "holds 9 values"),
+    ({"reconstruction": "bernoulli"}, r"in \[0, 1\]"),
+    ({"hidden_dims": (8, 0)}, "positive ints"),
+    ({"device": "tpu"}, "expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+])
+def test_parameters_inconsistent_with_data(params, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_s3vdc(**params).fit(X_BLOBS)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_requested_without_cuda():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        tiny_s3vdc(device="cuda").fit(X_BLOBS)
+
+
+def test_wrong_feature_count_at_predict(fitted):
+    for method in ("predict", "predict_proba", "transform", "score_samples", "score"):
+        with pytest.raises(ValueError, match="X has 3 features, but S3VDCClustering is expecting 4"):
+            getattr(fitted, method)(X_BLOBS[:, :3])
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform", "score", "score_samples"])
+def test_use_before_fit(method):
+    with pytest.raises(NotFittedError):
+        getattr(S3VDCClustering(), method)(X_BLOBS)
+
+
+def test_sample_and_feature_names_before_fit():
+    with pytest.raises(NotFittedError):
+        S3VDCClustering().sample(3)
+    with pytest.raises(NotFittedError):
+        S3VDCClustering().get_feature_names_out()

@@ -1,0 +1,27 @@
+"""scikit-learn's full common estimator checks, and checks that every public estimator is in them."""
+
+import inspect
+
+import pytest
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+
+import skdeepcluster
+from tests._configs import tiny_s3vdc
+
+ESTIMATORS = [tiny_s3vdc()]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda est: type(est).__name__)
+def test_param_validation(estimator):
+    # Not part of the default generator (specs/conventions.md, A.5): run it explicitly.
+    check_param_validation(type(estimator).__name__, estimator)
+
+
+def test_every_public_estimator_is_checked():
+    public = {name for name, obj in inspect.getmembers(skdeepcluster, inspect.isclass)}
+    assert public == {type(est).__name__ for est in ESTIMATORS}
