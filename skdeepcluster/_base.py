@@ -57,10 +57,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         return validate_data(self, X, reset=False, dtype=list(FLOAT_DTYPES))
 
     def _resolve_device(self):
-        try:
-            return resolve_device(self.device)
-        except TypeError as exc:  # pragma: no cover - the constraint catches non-strings first
-            raise ValueError(str(exc)) from exc
+        return resolve_device(self.device)
 
     # ---- devices and pickling ------------------------------------------------------------------
 
@@ -78,7 +75,12 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
     def __setstate__(self, state):
         super().__setstate__(state)
         fitted_device = getattr(self, "device_", "cpu")
-        if fitted_device.startswith("cuda") and torch.cuda.is_available():
-            for name in self._torch_attributes:
-                if isinstance(getattr(self, name, None), torch.nn.Module):
-                    getattr(self, name).to(fitted_device)
+        if not (fitted_device.startswith("cuda") and torch.cuda.is_available()):
+            return  # stays on the CPU, where __getstate__ put it
+        try:
+            target = resolve_device(fitted_device)
+        except ValueError:  # e.g. trained on cuda:1, loaded on a one-GPU machine
+            target = torch.device("cuda")
+        for name in self._torch_attributes:
+            if isinstance(getattr(self, name, None), torch.nn.Module):
+                getattr(self, name).to(target)

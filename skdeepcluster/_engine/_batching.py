@@ -3,13 +3,15 @@
 import numpy as np
 import torch
 
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
 
 def to_tensor(array, device, dtype=torch.float32):
     """Copy one batch of rows to ``device`` as a tensor of ``dtype``.
 
     The copy is deliberate: inputs may be read-only memmaps, which torch refuses to share.
     """
-    array = np.array(array, dtype=torch.empty((), dtype=dtype).numpy().dtype, copy=True)
+    array = np.array(array, dtype=_NUMPY_DTYPES[dtype], copy=True)
     tensor = torch.from_numpy(array)
     if device.type == "cuda":
         return tensor.pin_memory().to(device, non_blocking=True)

@@ -19,7 +19,13 @@ def seeded_torch(seed, device):
     Module initialisation (``nn.Linear`` and friends) draws from torch's global generator,
     so the only way to make it reproducible without side effects is to fork that state.
     """
-    devices = [device] if torch.device(device).type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    device = torch.device(device)
+    on_cuda = device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if on_cuda else []):
+        # Seed only the generators this fit uses: torch.manual_seed would also reseed every other
+        # CUDA device, whose state fork_rng does not restore.
+        torch.random.default_generator.manual_seed(seed)
+        if on_cuda:
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
         yield

@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn import config_context
 from sklearn.base import _fit_context
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
@@ -152,12 +153,14 @@ class S3VDCClustering(_BaseDeepClustering):
     >>> import numpy as np
     >>> from skdeepcluster import S3VDCClustering
     >>> rng = np.random.RandomState(0)
-    >>> X = np.vstack([rng.normal(-4, 1, (40, 3)), rng.normal(4, 1, (40, 3))])
+    >>> X = np.vstack([rng.normal(-8, 1, (40, 3)), rng.normal(8, 1, (40, 3))])
     >>> model = S3VDCClustering(n_clusters=2, latent_dim=2, hidden_dims=(16,),
-    ...                         warmup_epochs=10, anneal_epochs=2, static_epochs=1,
-    ...                         n_periods=1, random_state=0).fit(X)
-    >>> np.bincount(model.labels_)
-    array([40, 40])
+    ...                         warmup_epochs=20, anneal_epochs=2, static_epochs=1,
+    ...                         n_periods=1, learning_rate=1e-2, random_state=0).fit(X)
+    >>> bool((model.labels_[:40] != model.labels_[40:]).all())
+    True
+    >>> model.predict_proba(X[:2]).max(axis=1).round(2)
+    array([1., 1.])
     >>> model.transform(X).shape
     (80, 2)
     """
@@ -297,7 +300,7 @@ class S3VDCClustering(_BaseDeepClustering):
         self.device_ = str(device)
         self.history_ = history
         self.n_iter_ = math.ceil(schedule.total_steps / batches.steps_per_epoch)
-        self._score_noise = rng.standard_normal((self.n_score_samples, self.latent_dim))
+        self._score_seed = int(rng.randint(np.iinfo(np.int32).max))
         self._set_mixture_attributes()
         self.labels_ = self._predict_responsibilities(X).argmax(axis=1)
         return self
@@ -349,11 +352,14 @@ class S3VDCClustering(_BaseDeepClustering):
         rows = np.sort(rng.choice(X.shape[0], size=n_init, replace=False))
         embeddings = map_batches(lambda batch: module.encode(self._noisy(batch))[0], X[rows],
                                  self.batch_size, device, dtype=torch.float32).astype(np.float64)
-        kmeans = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(np.iinfo(np.int32).max))
-        kmeans.fit(embeddings)
-        mixture = GaussianMixture(self.n_clusters, covariance_type="diag", max_iter=10000,
-                                  means_init=kmeans.cluster_centers_,
-                                  random_state=rng.randint(np.iinfo(np.int32).max)).fit(embeddings)
+        # The embeddings are numpy arrays whatever the caller's array API setting; GaussianMixture
+        # refuses its default init_params under array_api_dispatch=True.
+        with config_context(array_api_dispatch=False):
+            kmeans = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(np.iinfo(np.int32).max))
+            kmeans.fit(embeddings)
+            mixture = GaussianMixture(self.n_clusters, covariance_type="diag", max_iter=10000,
+                                      means_init=kmeans.cluster_centers_,
+                                      random_state=rng.randint(np.iinfo(np.int32).max)).fit(embeddings)
         module.set_prior(np.full(self.n_clusters, 1.0 / self.n_clusters), kmeans.cluster_centers_,
                          mixture.covariances_)
         history.append({"epoch": None, "phase": "gmm_init", "samples": int(n_init),
@@ -451,7 +457,9 @@ class S3VDCClustering(_BaseDeepClustering):
         module = self.module_
         device = self._module_device()
         log_likelihood = _RECONSTRUCTION_LOSSES[self.reconstruction][1]
-        noise = torch.as_tensor(self._score_noise, dtype=torch.float64, device=device)
+        # Common random numbers: the same draws for every sample, from a seed fixed at fit time.
+        draws = np.random.RandomState(self._score_seed).standard_normal((self.n_score_samples, self.latent_dim))
+        noise = torch.as_tensor(draws, dtype=torch.float64, device=device)
         n_draws = noise.shape[0]
 
         def importance_estimate(batch):

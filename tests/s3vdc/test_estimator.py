@@ -284,3 +284,23 @@ def test_sample_and_feature_names_before_fit():
         S3VDCClustering().sample(3)
     with pytest.raises(NotFittedError):
         S3VDCClustering().get_feature_names_out()
+
+
+def test_more_score_samples_tighten_the_importance_bound(fitted):
+    # The IWAE estimate is a lower bound whose expectation grows with S; set_params is honoured.
+    import copy
+    few = fitted.score(X_BLOBS)
+    many_model = copy.deepcopy(fitted).set_params(n_score_samples=256)
+    many = many_model.score(X_BLOBS)
+    assert many > few
+    assert many_model.score(X_BLOBS) == many  # deterministic
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates loading on a machine without CUDA")
+def test_model_trained_on_cuda_loads_on_cpu_only_machine(fitted):
+    import copy
+    as_if_from_gpu = copy.deepcopy(fitted)
+    as_if_from_gpu.device_ = "cuda:1"
+    restored = pickle.loads(pickle.dumps(as_if_from_gpu))
+    assert restored._module_device().type == "cpu"
+    assert_array_equal(restored.predict(X_BLOBS), fitted.predict(X_BLOBS))

@@ -1,0 +1,38 @@
+"""numpydoc validation of every public docstring, with scikit-learn's choice of ignored codes."""
+
+import inspect
+
+import pytest
+
+numpydoc_validate = pytest.importorskip("numpydoc.validate", reason="numpydoc is part of the test extras")
+
+import skdeepcluster  # noqa: E402
+from skdeepcluster import metrics  # noqa: E402
+
+# As sklearn/tests/test_docstrings.py: summary/extended-summary layout codes are not enforced,
+# and methods need no See Also / Examples / extended summary of their own.
+IGNORED_EVERYWHERE = {"GL01", "GL02", "RT02", "SA01", "ES01"}
+IGNORED_FOR_METHODS = {"EX01"}
+
+
+def _public_objects():
+    for name in skdeepcluster.__all__:
+        obj = getattr(skdeepcluster, name)
+        if not inspect.isclass(obj):
+            continue
+        yield f"skdeepcluster.{name}", False
+        for method_name, method in inspect.getmembers(obj, inspect.isfunction):
+            if method_name.startswith("_") or method.__qualname__.split(".")[0] != name:
+                continue
+            yield f"skdeepcluster.{name}.{method_name}", True
+    for name, function in inspect.getmembers(metrics, inspect.isfunction):
+        if not name.startswith("_") and function.__module__ == metrics.__name__:
+            yield f"skdeepcluster.metrics.{name}", False
+
+
+@pytest.mark.parametrize("import_path, is_method", list(_public_objects()), ids=lambda v: str(v))
+def test_docstring(import_path, is_method):
+    ignored = IGNORED_EVERYWHERE | (IGNORED_FOR_METHODS if is_method else set())
+    errors = [(code, message) for code, message in numpydoc_validate.validate(import_path)["errors"]
+              if code not in ignored]
+    assert not errors, "\n".join(f"{code}: {message}" for code, message in errors)
