@@ -304,3 +304,11 @@ def test_model_trained_on_cuda_loads_on_cpu_only_machine(fitted):
     restored = pickle.loads(pickle.dumps(as_if_from_gpu))
     assert restored._module_device().type == "cpu"
     assert_array_equal(restored.predict(X_BLOBS), fitted.predict(X_BLOBS))
+
+
+def test_prior_initialised_from_gmm_init_samples_only():
+    # Algorithm 1 line 4: k x L samples, not the whole data set; clipped to n_samples.
+    model = tiny_s3vdc(n_clusters=3, gmm_init_samples=40).fit(X_BLOBS)
+    init = next(entry for entry in model.history_ if entry["phase"] == "gmm_init")
+    assert init["samples"] == 40
+    assert adjusted_rand_score(Y_BLOBS, model.labels_) > 0.95
