@@ -80,7 +80,7 @@ def main(seed=0, quick=False, device="auto", plot=True, output="s3vdc_digits.png
     rows, model, X, y = compare_on_digits(seed=seed, quick=quick, device=device, verbose=verbose)
     print(format_table(rows))
     print(f"S3VDC trained on {model.device_} for {model.n_iter_} epochs; "
-          f"held-out-style log-likelihood score(X) = {model.score(X):.2f} nats per sample")
+          f"log-likelihood estimate on the training data score(X) = {model.score(X):.2f} nats per sample")
     if plot:
         try:
             print(f"embedding plot written to {plot_embedding(model, X, y, output)}")
