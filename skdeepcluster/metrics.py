@@ -1,6 +1,5 @@
 """Clustering metrics that need a label matching: accuracy with the Hungarian algorithm."""
 
-import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.utils.validation import check_consistent_length, column_or_1d

@@ -1,7 +1,5 @@
 """The S3VDC network: a VaDE variational autoencoder with a learnable Gaussian-mixture prior."""
 
-import math
-
 import torch
 from torch import nn
 
@@ -166,8 +164,3 @@ def build_network(encoder, n_features, latent_dim, n_clusters, hidden_dims, inpu
     return VariationalMixture(MLPEncoder(n_features, hidden_dims, latent_dim, activation),
                               MLPDecoder(n_features, hidden_dims, latent_dim, activation),
                               n_clusters, latent_dim)
-
-
-def count_parameters(module):
-    """Number of trainable scalars."""
-    return sum(math.prod(p.shape) for p in module.parameters() if p.requires_grad)

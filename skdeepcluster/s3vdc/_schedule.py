@@ -59,8 +59,3 @@ class S3VDCSchedule:
         if step_in_period <= self.anneal_steps:
             return annealing_weight(step_in_period, self.anneal_steps, self.gamma, self.power)
         return 1.0
-
-    def describe(self):
-        return (f"{self.warmup_steps} gamma-training steps, then {self.n_periods} period(s) of "
-                f"{self.anneal_steps} annealing + {self.static_steps} static steps")
-

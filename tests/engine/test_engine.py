@@ -5,8 +5,15 @@ import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
-from skdeepcluster._engine import (BatchStream, TrainingLoop, derive_seed, exponential_decay_to_floor,
-                                   map_batches, resolve_device, seeded_torch)
+from skdeepcluster._engine import (
+    BatchStream,
+    TrainingLoop,
+    derive_seed,
+    exponential_decay_to_floor,
+    map_batches,
+    resolve_device,
+    seeded_torch,
+)
 
 
 def test_resolve_device():

@@ -1,5 +1,6 @@
 """Behaviour of S3VDCClustering as a scikit-learn estimator."""
 
+import io
 import pickle
 
 import joblib
@@ -102,24 +103,19 @@ def test_same_random_state_same_labels_and_no_global_rng_change():
     assert_array_equal(numpy_state, np.random.get_state()[1])
 
 
-@pytest.mark.parametrize("dumps, loads", [(pickle.dumps, pickle.loads),
-                                          (lambda m: joblib_dumps(m), lambda s: joblib_loads(s))])
-def test_pickle_round_trip_identical_predictions(fitted, dumps, loads):
-    restored = loads(dumps(fitted))
-    assert_array_equal(restored.predict(X_BLOBS), fitted.predict(X_BLOBS))
-    assert_array_equal(restored.score_samples(X_BLOBS), fitted.score_samples(X_BLOBS))
-
-
-def joblib_dumps(model, path=[]):
-    import io
+def _joblib_round_trip(model):
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
-    return buffer.getvalue()
+    buffer.seek(0)
+    return joblib.load(buffer)
 
 
-def joblib_loads(data):
-    import io
-    return joblib.load(io.BytesIO(data))
+@pytest.mark.parametrize("round_trip", [lambda m: pickle.loads(pickle.dumps(m)), _joblib_round_trip],
+                         ids=["pickle", "joblib"])
+def test_pickle_round_trip_identical_predictions(fitted, round_trip):
+    restored = round_trip(fitted)
+    assert_array_equal(restored.predict(X_BLOBS), fitted.predict(X_BLOBS))
+    assert_array_equal(restored.score_samples(X_BLOBS), fitted.score_samples(X_BLOBS))
 
 
 def test_gridsearch_over_n_clusters_without_scorer():
