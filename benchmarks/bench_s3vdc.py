@@ -22,14 +22,15 @@ import time
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.mixture import GaussianMixture
 from torch.utils.flop_counter import FlopCounterMode
 
 from skdeepcluster import S3VDCClustering
-from skdeepcluster._demo import DIGITS_PARAMS, load_digits_data
+from skdeepcluster._demo import DIGITS_PARAMS, compare_models, load_digits_data
+from skdeepcluster._engine import resolve_device
 from skdeepcluster.metrics import clustering_accuracy
+from skdeepcluster.s3vdc._model import build_network
+from skdeepcluster.s3vdc._prior import fit_mixture_prior
+from skdeepcluster.s3vdc._schedule import S3VDCSchedule
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
@@ -71,29 +72,16 @@ def peak_matmul_flops(device, seconds=2.0, size=2048):
 
 def training_flops_per_sample(model, X):
     """Forward + backward FLOPs of one clustering-phase step, per sample (torch's flop counter)."""
-    from skdeepcluster.s3vdc._model import build_network
-
     network = build_network(model.encoder, X.shape[1], model.latent_dim, model.n_clusters, model.hidden_dims,
                             model.input_shape, model.activation)
     batch = torch.as_tensor(X[: model.batch_size], dtype=torch.float32)
-    loss_fn = S3VDCClustering._clustering_loss(model, network, _OneBetaSchedule())
+    static_step = S3VDCSchedule(warmup_steps=0, anneal_steps=0, static_steps=1, n_periods=1,
+                                gamma=model.gamma, power=model.anneal_power)
+    loss_fn = model._clustering_loss(network, static_step)
     with FlopCounterMode(display=False) as counter:
         loss, _ = loss_fn(batch, 0)
         loss.backward()
     return counter.get_total_flops() / batch.shape[0]
-
-
-class _OneBetaSchedule:
-    warmup_steps = 0
-
-    @staticmethod
-    def beta(step):
-        return 1.0
-
-
-def evaluate(y, labels):
-    return {"acc": clustering_accuracy(y, labels), "nmi": normalized_mutual_info_score(y, labels),
-            "ari": adjusted_rand_score(y, labels)}
 
 
 def gmm_init_timing(model, X, y, n_init, seed):
@@ -103,9 +91,7 @@ def gmm_init_timing(model, X, y, n_init, seed):
     for name, size in (("mini-batch", min(n_init, len(X))), ("all samples", len(X))):
         subset = np.random.RandomState(seed).choice(len(X), size=size, replace=False)
         started = time.perf_counter()
-        kmeans = KMeans(model.n_clusters, n_init=10, random_state=seed).fit(embeddings[subset])
-        mixture = GaussianMixture(model.n_clusters, covariance_type="diag", max_iter=10000,
-                                  means_init=kmeans.cluster_centers_, random_state=seed).fit(embeddings[subset])
+        _, _, mixture = fit_mixture_prior(embeddings[subset], model.n_clusters, seed, seed)
         rows[name] = {"samples": int(size), "seconds": time.perf_counter() - started,
                       "acc_of_init": clustering_accuracy(y, mixture.predict(embeddings))}
     return rows
@@ -116,19 +102,11 @@ def run_comparison(X, y, params, seeds, device, verbose):
     extra = {"nonfinite_steps": 0, "train_seconds": 0.0, "train_samples": 0}
     model = None
     for seed in seeds:
-        estimators = {
-            "S3VDCClustering": S3VDCClustering(**params, device=device, random_state=seed, verbose=verbose),
-            "KMeans": KMeans(params["n_clusters"], n_init=10, random_state=seed),
-            "GaussianMixture": GaussianMixture(params["n_clusters"], covariance_type="diag", random_state=seed),
-        }
-        for name, estimator in estimators.items():
-            started = time.perf_counter()
-            labels = estimator.fit_predict(X)
-            row = {"seed": seed, **evaluate(y, labels), "fit_seconds": time.perf_counter() - started}
-            results[name].append(row)
-            print(f"  {name:<16} seed {seed}: " + " ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "seed"),
-                  flush=True)
-        model = estimators["S3VDCClustering"]
+        rows, model = compare_models(X, y, params, seed=seed, device=device, verbose=verbose)
+        for row in rows:
+            name = row.pop("model")
+            results[name].append({"seed": seed, **row})
+            print(f"  {name:<16} seed {seed}: " + " ".join(f"{k}={v:.4f}" for k, v in row.items()), flush=True)
         epochs = [entry for entry in model.history_ if entry["phase"] != "gmm_init"]
         extra["nonfinite_steps"] += sum(entry["nonfinite_steps"] for entry in epochs)
         extra["train_seconds"] += sum(entry["seconds"] for entry in epochs)
@@ -156,8 +134,7 @@ def load_mnist(data_dir):
 
 
 def benchmark(args):
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     if args.dataset == "digits":
         X, y = load_digits_data()
         params = dict(DIGITS_PARAMS)

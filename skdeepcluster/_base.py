@@ -56,9 +56,6 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=list(FLOAT_DTYPES))
 
-    def _resolve_device(self):
-        return resolve_device(self.device)
-
     # ---- devices and pickling ------------------------------------------------------------------
 
     def _module_device(self):

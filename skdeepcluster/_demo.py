@@ -25,14 +25,16 @@ def load_digits_data():
     return X.astype(np.float64) / 16.0, y
 
 
-def compare_on_digits(seed=0, quick=False, device="auto", verbose=0):
-    """Fit S3VDCClustering, KMeans and GaussianMixture on the digits; return rows and the S3VDC model."""
-    X, y = load_digits_data()
-    params = {**DIGITS_PARAMS, **(QUICK_PARAMS if quick else {})}
+def compare_models(X, y, s3vdc_params, seed=0, device="auto", verbose=0):
+    """Fit S3VDCClustering, KMeans and GaussianMixture (diagonal) on X and score them against y.
+
+    Returns one row per model (ACC, NMI, ARI, fit seconds) and the fitted S3VDCClustering.
+    """
+    n_clusters = s3vdc_params["n_clusters"]
     models = {
-        "S3VDCClustering": S3VDCClustering(**params, device=device, random_state=seed, verbose=verbose),
-        "KMeans": KMeans(10, n_init=10, random_state=seed),
-        "GaussianMixture": GaussianMixture(10, covariance_type="diag", random_state=seed),
+        "S3VDCClustering": S3VDCClustering(**s3vdc_params, device=device, random_state=seed, verbose=verbose),
+        "KMeans": KMeans(n_clusters, n_init=10, random_state=seed),
+        "GaussianMixture": GaussianMixture(n_clusters, covariance_type="diag", random_state=seed),
     }
     rows = []
     for name, model in models.items():
@@ -42,7 +44,15 @@ def compare_on_digits(seed=0, quick=False, device="auto", verbose=0):
         rows.append({"model": name, "acc": clustering_accuracy(y, labels),
                      "nmi": normalized_mutual_info_score(y, labels),
                      "ari": adjusted_rand_score(y, labels), "fit_seconds": seconds})
-    return rows, models["S3VDCClustering"], X, y
+    return rows, models["S3VDCClustering"]
+
+
+def compare_on_digits(seed=0, quick=False, device="auto", verbose=0):
+    """Run :func:`compare_models` on the digits; return rows, the S3VDC model, X and y."""
+    X, y = load_digits_data()
+    params = {**DIGITS_PARAMS, **(QUICK_PARAMS if quick else {})}
+    rows, model = compare_models(X, y, params, seed=seed, device=device, verbose=verbose)
+    return rows, model, X, y
 
 
 def format_table(rows):

@@ -6,18 +6,24 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn import config_context
 from sklearn.base import _fit_context
-from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import _BaseDeepClustering
-from .._engine import BatchStream, TrainingLoop, derive_seed, exponential_decay_to_floor, map_batches, seeded_torch
+from .._engine import (
+    BatchStream,
+    TrainingLoop,
+    derive_seed,
+    exponential_decay_to_floor,
+    map_batches,
+    resolve_device,
+    seeded_torch,
+)
 from . import _losses
 from ._model import build_network
+from ._prior import fit_mixture_prior
 from ._schedule import S3VDCSchedule
 
 _RECONSTRUCTION_LOSSES = {
@@ -273,7 +279,7 @@ class S3VDCClustering(_BaseDeepClustering):
         """
         X = self._validate_training_data(X)
         self._check_params_vs_input(X)
-        device = self._resolve_device()
+        device = resolve_device(self.device)
         seed = derive_seed(self.random_state)
         rng = np.random.RandomState(seed)
         history = []
@@ -352,16 +358,10 @@ class S3VDCClustering(_BaseDeepClustering):
         rows = np.sort(rng.choice(X.shape[0], size=n_init, replace=False))
         embeddings = map_batches(lambda batch: module.encode(self._noisy(batch))[0], X[rows],
                                  self.batch_size, device, dtype=torch.float32).astype(np.float64)
-        # The embeddings are numpy arrays whatever the caller's array API setting; GaussianMixture
-        # refuses its default init_params under array_api_dispatch=True.
-        with config_context(array_api_dispatch=False):
-            kmeans = KMeans(self.n_clusters, n_init=10, random_state=rng.randint(np.iinfo(np.int32).max))
-            kmeans.fit(embeddings)
-            mixture = GaussianMixture(self.n_clusters, covariance_type="diag", max_iter=10000,
-                                      means_init=kmeans.cluster_centers_,
-                                      random_state=rng.randint(np.iinfo(np.int32).max)).fit(embeddings)
-        module.set_prior(np.full(self.n_clusters, 1.0 / self.n_clusters), kmeans.cluster_centers_,
-                         mixture.covariances_)
+        means, variances, _ = fit_mixture_prior(embeddings, self.n_clusters,
+                                                kmeans_seed=rng.randint(np.iinfo(np.int32).max),
+                                                mixture_seed=rng.randint(np.iinfo(np.int32).max))
+        module.set_prior(np.full(self.n_clusters, 1.0 / self.n_clusters), means, variances)
         history.append({"epoch": None, "phase": "gmm_init", "samples": int(n_init),
                         "seconds": time.perf_counter() - started})
 
@@ -464,17 +464,13 @@ class S3VDCClustering(_BaseDeepClustering):
 
         def importance_estimate(batch):
             z_mean, z_log_var = module.encode(batch)
-            std = torch.exp(0.5 * z_log_var)
-            z = z_mean.unsqueeze(1) + std.unsqueeze(1) * noise.unsqueeze(0)  # (B, S, D)
+            z = z_mean.unsqueeze(1) + torch.exp(0.5 * z_log_var).unsqueeze(1) * noise.unsqueeze(0)  # (B, S, D)
             flat_z = z.reshape(-1, z.shape[-1])
-            decoded = module.decode(flat_z)
-            repeated = batch.repeat_interleave(n_draws, dim=0)
-            log_px_z = log_likelihood(repeated, decoded).reshape(-1, n_draws)
-            log_prior = torch.logsumexp(
-                _losses.diagonal_gaussian_log_density(flat_z, module.means, module.log_vars) + module.log_weights,
-                dim=-1).reshape(-1, n_draws)
-            log_q = (-0.5 * (_losses.LOG_2PI + z_log_var.unsqueeze(1) + noise.unsqueeze(0) ** 2)).sum(-1)
-            return torch.logsumexp(log_px_z + log_prior - log_q, dim=1) - math.log(n_draws)
+            log_px_z = log_likelihood(batch.repeat_interleave(n_draws, dim=0), module.decode(flat_z))
+            log_prior = _losses.mixture_log_density(flat_z, module.log_weights, module.means, module.log_vars)
+            log_q = _losses.reparameterised_log_density(noise, z_log_var)
+            return _losses.importance_weighted_log_likelihood(
+                log_px_z.reshape(-1, n_draws) + log_prior.reshape(-1, n_draws) - log_q)
 
         return map_batches(importance_estimate, X, max(1, self.batch_size // 4), device)
 

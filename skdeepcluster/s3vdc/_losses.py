@@ -102,6 +102,28 @@ def bernoulli_log_likelihood(x, logits):
     return -bernoulli_reconstruction_loss(x, logits)
 
 
+def mixture_log_density(z, log_weights, means, log_vars):
+    """ln p(z) = ln sum_c pi_c N(z | mu_c, sigma_c^2), shape (B,): the prior's marginal density."""
+    return torch.logsumexp(diagonal_gaussian_log_density(z, means, log_vars) + log_weights, dim=-1)
+
+
+def reparameterised_log_density(noise, z_log_var):
+    """ln q(z_s | x) for z_s = m + s * eps_s, from the draws eps (S, D) and ln s^2 (B, D); shape (B, S).
+
+    Written in eps rather than z: (z_s - m)^2 / s^2 = eps_s^2, so no subtraction of large numbers.
+    """
+    return -0.5 * (LOG_2PI + z_log_var.unsqueeze(1) + noise.unsqueeze(0) ** 2).sum(-1)
+
+
+def importance_weighted_log_likelihood(log_weights):
+    """ln (1/S) sum_s w_s from log importance weights (B, S): the IWAE estimate of ln p(x).
+
+    With ln w_s = ln p(x|z_s) + ln p(z_s) - ln q(z_s|x) and z_s ~ q(z|x) (Burda et al. 2016);
+    a lower bound of ln p(x) in expectation that tightens as S grows.
+    """
+    return torch.logsumexp(log_weights, dim=1) - math.log(log_weights.shape[1])
+
+
 def annealing_weight(step_in_period, anneal_steps, gamma, power):
     """beta = gamma + (t / T_beta) ** u during the annealing part of a period (Eq. 10)."""
     return gamma + (step_in_period / anneal_steps) ** power

@@ -109,3 +109,27 @@ def test_schedule_beta_follows_equation_10_then_static():
 @pytest.mark.parametrize("epochs, steps_per_epoch, expected", [(0, 10, 0), (0.01, 10, 1), (2.5, 10, 25), (3, 7, 21)])
 def test_epochs_to_steps(epochs, steps_per_epoch, expected):
     assert epochs_to_steps(epochs, steps_per_epoch) == expected
+
+
+def test_mixture_log_density_matches_scipy_mixture():
+    weights = np.array([0.1, 0.2, 0.3, 0.4])
+    got = _losses.mixture_log_density(t(Z), t(np.log(weights)), t(MEANS), t(LOG_VARS)).numpy()
+    expected = [np.log(sum(w * multivariate_normal(MEANS[c], np.diag(np.exp(LOG_VARS[c]))).pdf(z)
+                           for c, w in enumerate(weights))) for z in Z]
+    assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_reparameterised_log_density_equals_density_of_the_drawn_point():
+    noise = RNG.normal(size=(6, 3))
+    z_log_var = RNG.normal(scale=0.3, size=(2, 3))
+    got = _losses.reparameterised_log_density(t(noise), t(z_log_var)).numpy()
+    z = Z[:2, None, :] + np.exp(0.5 * z_log_var)[:, None, :] * noise[None]
+    expected = [[multivariate_normal(Z[n], np.diag(np.exp(z_log_var[n]))).logpdf(z[n, s]) for s in range(6)]
+                for n in range(2)]
+    assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_importance_weighted_log_likelihood_is_log_mean_weight():
+    log_weights = np.log([[1.0, 3.0], [0.5, 0.5]])
+    got = _losses.importance_weighted_log_likelihood(t(log_weights)).numpy()
+    assert_allclose(got, np.log([2.0, 0.5]), rtol=1e-12)

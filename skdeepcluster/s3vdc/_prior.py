@@ -1,0 +1,21 @@
+"""Fitting the Gaussian-mixture prior on embeddings (Algorithm 1, line 4)."""
+
+from sklearn import config_context
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+
+
+def fit_mixture_prior(embeddings, n_clusters, kmeans_seed, mixture_seed):
+    """Fit the prior as the authors' code does: KMeans, then a diagonal GMM from its centres.
+
+    Returns ``(means, variances, mixture)``: mu <- the KMeans centres, sigma^2 <- the GMM's
+    diagonal variances (the GMM's own means and weights are not used by the code), and the
+    fitted :class:`~sklearn.mixture.GaussianMixture` for callers that want its assignments.
+    """
+    # The embeddings are numpy arrays whatever the caller's array API setting; GaussianMixture
+    # refuses its default init_params under array_api_dispatch=True.
+    with config_context(array_api_dispatch=False):
+        kmeans = KMeans(n_clusters, n_init=10, random_state=kmeans_seed).fit(embeddings)
+        mixture = GaussianMixture(n_clusters, covariance_type="diag", max_iter=10000,
+                                  means_init=kmeans.cluster_centers_, random_state=mixture_seed).fit(embeddings)
+    return kmeans.cluster_centers_, mixture.covariances_, mixture
