@@ -1,0 +1,98 @@
+"""The LoSTer objective, one pure function per term (spec sections 3 and 4).
+
+Reductions follow the authors' code (element-wise means, both contrastive directions
+summed), the code whose runs produced the published numbers; the spec lists where the
+paper's printed formulas differ.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def gumbel_temperature(epoch, initial=10.0, decay=0.65, floor=0.01):
+    """tau_e = max(tau_0 * beta^e, floor), recomputed from tau_0 each joint epoch (spec section 3.4)."""
+    return max(initial * decay**epoch, floor)
+
+
+def masked_mse(target, reconstruction, observed=None):
+    """Mean squared error over the observed entries (all of them when ``observed`` is None).
+
+    The code's ``nn.MSELoss`` per view (spec 4.1); with trailing-NaN padding only the real
+    timestamps count, so short series are not rewarded for reconstructing padding.
+    """
+    squared = (target - reconstruction) ** 2
+    if observed is None:
+        return squared.mean()
+    return (squared * observed).sum() / observed.sum().clamp_min(1)
+
+
+def squared_distances(z, centroids):
+    """||z_i - mu_j||^2 for every sample and centroid, shape (B, k)."""
+    distances = (z * z).sum(1, keepdim=True) - 2.0 * z @ centroids.T + (centroids * centroids).sum(1)
+    return distances.clamp_min(0.0)
+
+
+def rbf_log_assignments(z, centroids, bandwidth=1.0):
+    """log p(C_j | x_i) = log softmax_j(-||z_i - mu_j||^2 / sigma^2) (paper eq. "rbf")."""
+    return torch.log_softmax(-squared_distances(z, centroids) / bandwidth**2, dim=1)
+
+
+def gumbel_hard_assignments(log_assignments, temperature):
+    """One-hot samples from p(C | x) with straight-through gradients (paper eq. "gumbel").
+
+    Forward: the one-hot of argmax_j(log p_ij + g_ij), g ~ Gumbel(0, 1); backward: the
+    gradient of the relaxed softmax((log p + g) / tau), as ``gumbel_softmax(hard=True)``.
+    """
+    return F.gumbel_softmax(log_assignments, tau=temperature, hard=True, dim=1)
+
+
+def kmeans_loss(z, assignments, centroids):
+    """mean ||z_i - q_i M||^2 over the batch and the latent dimensions (paper eq. k-means, code reduction)."""
+    return ((z - assignments @ centroids) ** 2).mean()
+
+
+def _nt_xent(anchors, others, temperature):
+    """Cross-entropy of each anchor against its positive among both views.
+
+    For anchor i the logits are sim(a_i, o_j) for every j (positive j = i) and sim(a_i, a_j)
+    for j != i: 2m - 1 candidates, as in the authors' code (spec 4.3). Rows must be unit-norm.
+    """
+    count = anchors.shape[0]
+    cross = anchors @ others.T
+    within = (anchors @ anchors.T).masked_fill(torch.eye(count, dtype=torch.bool, device=anchors.device),
+                                               float("-inf"))
+    logits = torch.cat([cross, within], dim=1) / temperature
+    return F.cross_entropy(logits, torch.arange(count, device=anchors.device))
+
+
+def instance_contrastive_loss(z, z_augmented, temperature=1.0):
+    """Instance-level NT-Xent between the two views' embeddings, summed over both directions (spec 4.3)."""
+    z, z_augmented = F.normalize(z, dim=1), F.normalize(z_augmented, dim=1)
+    return _nt_xent(z, z_augmented, temperature) + _nt_xent(z_augmented, z, temperature)
+
+
+def cluster_contrastive_loss(assignments, assignments_augmented, temperature=1.0):
+    """Cluster-level NT-Xent plus the negative assignment entropy of both views (spec 4.4).
+
+    As in the authors' code the (hard) assignments first go through a row softmax, then each
+    cluster is represented by its column over the batch; the entropy term sum_j p_j log p_j,
+    with p_j the share of cluster j in the batch, discourages collapsing into few clusters.
+
+    Returns
+    -------
+    loss, contrastive, entropy : scalar tensors (loss = contrastive - entropy)
+    """
+    soft = torch.softmax(assignments, dim=1)
+    soft_augmented = torch.softmax(assignments_augmented, dim=1)
+    columns = F.normalize(soft.T, dim=1)
+    columns_augmented = F.normalize(soft_augmented.T, dim=1)
+    contrastive = _nt_xent(columns, columns_augmented, temperature) + _nt_xent(columns_augmented, columns,
+                                                                              temperature)
+    entropy = assignment_entropy(soft) + assignment_entropy(soft_augmented)
+    return contrastive - entropy, contrastive, entropy
+
+
+def assignment_entropy(soft_assignments):
+    """H(p) with p_j = sum_i S_ij / sum_ij S_ij, the batch share of each cluster."""
+    shares = soft_assignments.sum(0) / soft_assignments.sum()
+    return -(shares * torch.log(shares.clamp_min(1e-12))).sum()

@@ -1,0 +1,78 @@
+"""Time-series input checks, per-series normalisation and resampling."""
+
+import numpy as np
+import pytest
+
+from skdeepcluster.loster._series import (
+    as_three_dimensional,
+    channel_statistics,
+    flatten,
+    observed_lengths,
+    resample_to_full_length,
+    z_normalize,
+)
+
+
+def _padded(lengths, n_timestamps=10, n_channels=1, seed=0):
+    series = np.random.RandomState(seed).normal(size=(len(lengths), n_timestamps, n_channels))
+    for row, length in enumerate(lengths):
+        series[row, length:] = np.nan
+    return series
+
+
+def test_layouts_become_three_dimensional_and_flatten_time_major():
+    assert as_three_dimensional(np.zeros((4, 7))).shape == (4, 7, 1)
+    assert as_three_dimensional(np.zeros((4, 7, 2))).shape == (4, 7, 2)
+    with pytest.raises(ValueError, match="2-D array .* or a 3-D array"):
+        as_three_dimensional(np.zeros((2, 3, 4, 5)))
+    series = np.arange(12.0).reshape(1, 3, 4)  # 3 timestamps x 4 channels
+    np.testing.assert_array_equal(flatten(series)[0], np.arange(12.0))
+
+
+def test_observed_lengths_of_trailing_padding():
+    np.testing.assert_array_equal(observed_lengths(_padded([10, 4, 2])), [10, 4, 2])
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda s: s.__setitem__((0, 3), np.nan), "NaN inside series 0"),
+        (lambda s: s.__setitem__((1, 0), np.nan), "NaN inside series 1"),
+        (lambda s: s.__setitem__((0, 2, 0), np.inf), "infinity"),
+        (lambda s: s.__setitem__((2, slice(1, None)), np.nan), "at least 2"),
+        (lambda s: s.__setitem__((0, slice(5, None), 1), np.nan), "share one length"),
+    ],
+)
+def test_observed_lengths_rejects_what_is_not_trailing_padding(corrupt, message):
+    series = _padded([10, 10, 10], n_channels=2)
+    corrupt(series)
+    with pytest.raises(ValueError, match=message):
+        observed_lengths(series)
+
+
+def test_z_normalize_uses_only_observed_values_and_centres_constant_series():
+    series = _padded([10, 6], n_channels=2) * 5 + 3
+    series[1, :6, 1] = 7.0  # a constant channel
+    normalised = z_normalize(series, observed_lengths(series))
+    np.testing.assert_allclose(np.nanmean(normalised, axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(np.nanstd(normalised[0], axis=0), 1.0)
+    np.testing.assert_allclose(np.nanstd(normalised[1, :, 0]), 1.0)
+    np.testing.assert_array_equal(normalised[1, :6, 1], 0.0)
+    assert np.isnan(normalised[1, 6:]).all()
+
+
+def test_channel_statistics_ignore_padding():
+    series = _padded([10, 3], n_channels=2)
+    mean, scale = channel_statistics(series)
+    observed = np.concatenate([series[0], series[1, :3]])
+    np.testing.assert_allclose(mean.ravel(), observed.mean(0))
+    np.testing.assert_allclose(scale.ravel(), observed.std(0))
+
+
+def test_resampling_stretches_short_series_linearly_and_keeps_full_ones():
+    series = np.full((2, 5, 1), np.nan)
+    series[0, :, 0] = np.arange(5.0)
+    series[1, :3, 0] = [0.0, 2.0, 4.0]
+    resampled = resample_to_full_length(series, np.array([5, 3]))
+    np.testing.assert_array_equal(resampled[0, :, 0], np.arange(5.0))
+    np.testing.assert_allclose(resampled[1, :, 0], [0.0, 1.0, 2.0, 3.0, 4.0])
