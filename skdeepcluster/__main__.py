@@ -7,18 +7,21 @@ import sys
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skdeepcluster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="S3VDCClustering vs KMeans and GaussianMixture on load_digits")
+    demo = commands.add_parser("demo", help="S3VDC on load_digits and LoSTer on tslearn's Trace, beside "
+                                            "KMeans, GaussianMixture and KShape")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     demo.add_argument("--quick", action="store_true", help="a few epochs only (for smoke tests)")
     demo.add_argument("--no-plot", action="store_true", help="do not write the embedding PNG")
-    demo.add_argument("--output", default="s3vdc_digits.png", help="path of the embedding PNG")
+    demo.add_argument("--output-dir", default=".", help="folder of the PNGs (s3vdc_digits.png, loster_trace.png)")
+    demo.add_argument("--datasets", nargs="+", choices=("digits", "trace"), default=("digits", "trace"),
+                      help="which demos to run (default: both)")
     demo.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     args = parser.parse_args(argv)
     from ._demo import main as run_demo
 
     run_demo(seed=args.seed, quick=args.quick, device=args.device, plot=not args.no_plot,
-             output=args.output, verbose=args.verbose)
+             output_dir=args.output_dir, verbose=args.verbose, datasets=args.datasets)
     return 0
 
 

@@ -370,7 +370,9 @@ class LoSTerClustering(_BaseDeepClustering):
             batches = BatchStream(views, self.batch_size, rng, device, drop_last=True)
             steps = batches.steps_per_epoch
             pretrain_steps = self.pretrain_epochs * steps
-            optimizer = torch.optim.Adam(network.autoencoder_parameters(), lr=self.pretrain_learning_rate)
+            # fused: one kernel for the whole update; the per-tensor Adam took a third of a CPU step.
+            optimizer = torch.optim.Adam(network.autoencoder_parameters(), lr=self.pretrain_learning_rate,
+                                         fused=True)
             loop = TrainingLoop(network, optimizer, batches, self._learning_rate_schedule(pretrain_steps, steps),
                                 pretrain_steps + self.max_epochs * steps, self.verbose, history,
                                 description="LoSTer")
