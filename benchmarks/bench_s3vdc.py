@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -32,6 +31,10 @@ from skdeepcluster.s3vdc._model import build_network
 from skdeepcluster.s3vdc._prior import fit_mixture_prior
 from skdeepcluster.s3vdc._schedule import S3VDCSchedule
 
+# isort: split
+# benchmarks/ itself, on sys.path when the script runs as python benchmarks/bench_s3vdc.py.
+from _common import machine_description, peak_matmul_flops
+
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 # The paper's MNIST hyper-parameters (Table 2: d_z 8, L 128, gamma 5e-4, k x L 25,600, lr 2e-3 -> 1e-6;
@@ -42,32 +45,6 @@ MNIST_PARAMS = dict(n_clusters=10, latent_dim=8, reconstruction="bernoulli", min
                     warmup_epochs=30, anneal_epochs=4, static_epochs=1, n_periods=4)
 MNIST_PAPER_SCHEDULE = dict(warmup_epochs=100_000 / 547, anneal_epochs=9_000 / 547, static_epochs=1_000 / 547,
                             n_periods=10)
-
-
-def machine_description():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
-            f"thread(s), {device}")
-
-
-def peak_matmul_flops(device, seconds=2.0, size=2048):
-    """Dense float32 matmul FLOP/s on ``device``: the machine's practical peak."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
-    torch.mm(a, b)
-    runs, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        torch.mm(a, b)
-        runs += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return 2 * size ** 3 * runs / (time.perf_counter() - started)
 
 
 def training_flops_per_sample(model, X):

@@ -7,7 +7,7 @@ import pytest
 numpydoc_validate = pytest.importorskip("numpydoc.validate", reason="numpydoc is part of the test extras")
 
 import skdeepcluster  # noqa: E402
-from skdeepcluster import metrics  # noqa: E402
+from skdeepcluster import datasets, metrics  # noqa: E402
 
 # As sklearn/tests/test_docstrings.py: summary/extended-summary layout codes are not enforced,
 # and methods need no See Also / Examples / extended summary of their own.
@@ -25,9 +25,10 @@ def _public_objects():
             if method_name.startswith("_") or method.__qualname__.split(".")[0] != name:
                 continue
             yield f"skdeepcluster.{name}.{method_name}", True
-    for name, function in inspect.getmembers(metrics, inspect.isfunction):
-        if not name.startswith("_") and function.__module__ == metrics.__name__:
-            yield f"skdeepcluster.metrics.{name}", False
+    for module in (datasets, metrics):
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if not name.startswith("_") and function.__module__ == module.__name__:
+                yield f"{module.__name__}.{name}", False
 
 
 @pytest.mark.parametrize("import_path, is_method", list(_public_objects()), ids=lambda v: str(v))

@@ -74,11 +74,12 @@ class LoSTerClustering(_BaseDeepClustering):
     initial_temperature : float, default=10.0
         Gumbel-softmax temperature tau_0 of the first joint epoch.
     temperature_decay : float, default=0.65
-        tau_e = max(tau_0 * temperature_decay^e, min_temperature).
+        Decay of the temperature per joint epoch e: tau_e = max(tau_0 * temperature_decay^e,
+        min_temperature).
     min_temperature : float, default=0.01
         Floor of the temperature.
     bandwidth : float, default=1.0
-        sigma of the RBF assignment p(C_j | x) ~ exp(-||z - mu_j||^2 / sigma^2).
+        The sigma of the RBF assignment p(C_j | x) ~ exp(-||z - mu_j||^2 / sigma^2).
     kmeans_weight : float, default=1.0
         Weight of the k-means loss in the joint objective.
     contrastive_weight : float, default=1.0
