@@ -107,9 +107,11 @@ class LoSTerClustering(_BaseDeepClustering):
         stretches each one linearly to the full length; ``"mask"`` keeps the time axis, feeds
         zeros for the padding and leaves padded timestamps out of the reconstruction loss.
         Equal-length data is unaffected.
-    n_init : int, default=1
-        Runs of k-means++ (best inertia kept) that initialise each view's centroids; the
-        authors' code uses one.
+    n_init : int, default=10
+        Runs of k-means++ (best inertia kept) that initialise each view's centroids. The
+        authors' code runs one; ten restarts cost little on the embedding and make the
+        initial partition, which joint training mostly keeps, less of a draw with many
+        clusters.
     batch_size : int, default=128
         Mini-batch size for training (incomplete last batches are dropped) and inference.
     device : str, default="auto"
@@ -244,7 +246,7 @@ class LoSTerClustering(_BaseDeepClustering):
         warp_knots=4,
         normalize=True,
         variable_length="resample",
-        n_init=1,
+        n_init=10,
         batch_size=128,
         device="auto",
         random_state=None,
