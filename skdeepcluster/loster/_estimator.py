@@ -15,7 +15,7 @@ from .._base import FLOAT_DTYPES, _BaseDeepClustering
 from .._engine import BatchStream, TrainingLoop, derive_seed, map_batches, resolve_device, seeded_torch
 from . import _losses
 from ._augment import augment_series
-from ._model import LoSTerNetwork
+from ._model import AUGMENTED, ORIGINAL, LoSTerNetwork
 from ._series import (
     as_three_dimensional,
     channel_statistics,
@@ -424,20 +424,21 @@ class LoSTerClustering(_BaseDeepClustering):
         return learning_rate_at
 
     @staticmethod
-    def _split_views(batch):
-        """(B, 2, F) batch -> original, augmented (NaN padding as 0) and the observed mask (or None)."""
-        observed = ~torch.isnan(batch)
+    def _views(batch):
+        """(B, 2, F) batch -> (2, B, F) views (NaN padding read as 0) and the observed mask (or None)."""
+        views = batch.transpose(0, 1)
+        observed = ~torch.isnan(views)
         if bool(observed.all()):
-            return batch[:, 0], batch[:, 1], None, None
-        batch = batch.masked_fill(~observed, 0.0)
-        return batch[:, 0], batch[:, 1], observed[:, 0], observed[:, 1]
+            return views, None
+        return views.masked_fill(~observed, 0.0), observed
 
     def _pretrain_loss(self, network):
         def loss_fn(batch, step):
-            x, x_augmented, observed, observed_augmented = self._split_views(batch)
-            reconstruction = _losses.masked_mse(x, network.original(x)[1], observed)
-            reconstruction_augmented = _losses.masked_mse(x_augmented, network.augmented(x_augmented)[1],
-                                                          observed_augmented)
+            views, observed = self._views(batch)
+            reconstructed = network(views)[1]
+            reconstruction, reconstruction_augmented = (
+                _losses.masked_mse(views[v], reconstructed[v], None if observed is None else observed[v])
+                for v in (ORIGINAL, AUGMENTED))
             loss = reconstruction + reconstruction_augmented
             return loss, {"loss": loss, "reconstruction": reconstruction,
                           "reconstruction_augmented": reconstruction_augmented}
@@ -446,11 +447,12 @@ class LoSTerClustering(_BaseDeepClustering):
 
     def _joint_loss(self, network, temperature):
         def loss_fn(batch, step):
-            x, x_augmented, observed, observed_augmented = self._split_views(batch)
-            z, reconstructed = network.original(x)
-            z_augmented, reconstructed_augmented = network.augmented(x_augmented)
-            reconstruction = (_losses.masked_mse(x, reconstructed, observed)
-                              + _losses.masked_mse(x_augmented, reconstructed_augmented, observed_augmented))
+            views, observed = self._views(batch)
+            embeddings, reconstructed = network(views)
+            reconstruction, reconstruction_augmented = (
+                _losses.masked_mse(views[v], reconstructed[v], None if observed is None else observed[v])
+                for v in (ORIGINAL, AUGMENTED))
+            z, z_augmented = embeddings[ORIGINAL], embeddings[AUGMENTED]
             assignments = _losses.gumbel_hard_assignments(
                 _losses.rbf_log_assignments(z, network.centroids, self.bandwidth), temperature)
             assignments_augmented = _losses.gumbel_hard_assignments(
@@ -461,16 +463,18 @@ class LoSTerClustering(_BaseDeepClustering):
             cluster, _, entropy = _losses.cluster_contrastive_loss(assignments, assignments_augmented,
                                                                    self.cluster_temperature)
             # L_LoSTer = L_rec + L_k-means + L_instance + L_cluster (paper; code weight alpha on k-means)
-            loss = reconstruction + self.kmeans_weight * kmeans + self.contrastive_weight * (instance + cluster)
-            return loss, {"loss": loss, "reconstruction": reconstruction, "kmeans": kmeans, "instance": instance,
-                          "cluster": cluster, "entropy": entropy}
+            loss = (reconstruction + reconstruction_augmented + self.kmeans_weight * kmeans
+                    + self.contrastive_weight * (instance + cluster))
+            return loss, {"loss": loss, "reconstruction": reconstruction,
+                          "reconstruction_augmented": reconstruction_augmented, "kmeans": kmeans,
+                          "instance": instance, "cluster": cluster, "entropy": entropy}
 
         return loss_fn
 
-    def _embed(self, network, X, device, dtype):
-        """Original-view embeddings of flattened rows (NaN padding read as 0), batched, no grad."""
+    def _embed(self, network, X, device, dtype, view=ORIGINAL):
+        """One view's embeddings of flattened rows (NaN padding read as 0), batched, no grad."""
         network.eval()
-        return map_batches(lambda batch: network.original.encoder(torch.nan_to_num(batch, nan=0.0)),
+        return map_batches(lambda batch: network.encode(torch.nan_to_num(batch, nan=0.0), view),
                            X, self.batch_size, device, dtype=dtype)
 
     def _nearest_centroids(self, network, X, device, dtype):
@@ -481,10 +485,8 @@ class LoSTerClustering(_BaseDeepClustering):
         """Spec section 6, step 5: k-means++ on each view's pretrained embedding of all samples."""
         started = time.perf_counter()
         centroids, labels = [], None
-        for view, autoencoder in ((0, network.original), (1, network.augmented)):
-            network.eval()
-            embedding = map_batches(lambda batch: autoencoder.encoder(torch.nan_to_num(batch, nan=0.0)),
-                                    views[:, view], self.batch_size, device, dtype=torch.float32)
+        for view in (ORIGINAL, AUGMENTED):
+            embedding = self._embed(network, views[:, view], device, torch.float32, view)
             with config_context(array_api_dispatch=False):
                 kmeans = KMeans(self.n_clusters, init="k-means++", n_init=self.n_init,
                                 random_state=rng.randint(np.iinfo(np.int32).max)).fit(embedding.astype(np.float64))

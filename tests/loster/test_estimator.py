@@ -148,7 +148,7 @@ def test_history_records_every_phase_and_the_stopping_rule():
     # StepLR(5, 0.1): 0.01 for joint epochs 0-4, then 0.001
     assert [entry["learning_rate"] for entry in joint] == pytest.approx([1e-2] * 5 + [1e-3])
     assert all(0.0 <= entry["label_change"] <= 1.0 for entry in joint)
-    for key in ("reconstruction", "kmeans", "instance", "cluster", "entropy", "seconds"):
+    for key in ("reconstruction", "reconstruction_augmented", "kmeans", "instance", "cluster", "entropy", "seconds"):
         assert all(np.isfinite(entry[key]) for entry in joint)
 
 
@@ -181,7 +181,8 @@ def test_contrastive_weight_zero_drops_the_contrastive_terms():
     model = tiny_loster(contrastive_weight=0.0, max_epochs=2, tol=0.0).fit(X)
     joint = [entry for entry in model.history_ if entry["phase"] == "joint"]
     for entry in joint:
-        assert entry["loss"] == pytest.approx(entry["reconstruction"] + entry["kmeans"], rel=1e-5)
+        assert entry["loss"] == pytest.approx(entry["reconstruction"] + entry["reconstruction_augmented"]
+                                              + entry["kmeans"], rel=1e-5)
 
 
 def test_normalize_switch():
