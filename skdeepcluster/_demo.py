@@ -82,7 +82,7 @@ def compare_time_series_models(X, y, loster_params, seed=0, device="auto", verbo
     from tslearn.clustering import KShape
 
     n_clusters = loster_params["n_clusters"]
-    X = z_normalize(X[:, :, np.newaxis], np.full(X.shape[0], X.shape[1]))[:, :, 0]
+    X = z_normalize(X[:, :, np.newaxis])[:, :, 0]
     models = {
         "LoSTerClustering": LoSTerClustering(**loster_params, device=device, random_state=seed, verbose=verbose),
         "KMeans": KMeans(n_clusters, n_init=10, random_state=seed),
@@ -134,7 +134,7 @@ def plot_trace_clusters(model, X, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    X = z_normalize(X[:, :, np.newaxis], np.full(X.shape[0], X.shape[1]))[:, :, 0]
+    X = z_normalize(X[:, :, np.newaxis])[:, :, 0]
     figure, axes = plt.subplots(1, model.n_clusters, figsize=(3.2 * model.n_clusters, 3.2), sharey=True,
                                 constrained_layout=True)
     for cluster, axis in enumerate(np.atleast_1d(axes)):

@@ -7,9 +7,12 @@ shifted smooth shapes of any length, for tests, demos and scaling measurements.
 
 import numbers
 import pathlib
+import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
+
+from .loster._series import z_normalize
 
 __all__ = ["load_ucr_dataset", "make_synthetic_series"]
 
@@ -124,15 +127,10 @@ def _read_ragged_rows(path):
 
 
 def _znormalize_observed(values):
-    """Z-normalise each row over its non-NaN entries (population std; std 0 divides by 1)."""
-    observed = ~np.isnan(values)
-    counts = np.maximum(observed.sum(axis=1, keepdims=True), 1)
-    filled = np.where(observed, values, 0.0)
-    mean = filled.sum(axis=1, keepdims=True) / counts
-    centred = np.where(observed, values - mean, 0.0)
-    std = np.sqrt((centred**2).sum(axis=1, keepdims=True) / counts)
-    std[std == 0] = 1.0
-    return np.where(observed, centred / std, np.nan)
+    """Z-normalise each row over its non-NaN entries: the normalisation LoSTerClustering applies."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row (empty series) stays NaN
+        return z_normalize(values[:, :, np.newaxis])[:, :, 0]
 
 
 def make_synthetic_series(

@@ -311,7 +311,7 @@ class LoSTerClustering(_BaseDeepClustering):
             series = resample_to_full_length(series, lengths)
             lengths = np.full_like(lengths, series.shape[1])
         if self.normalize:
-            series = z_normalize(series, lengths)
+            series = z_normalize(series)
         else:
             mean, scale = self._channel_stats if channel_stats is None else channel_stats
             series = (series - mean) / scale

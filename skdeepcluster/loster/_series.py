@@ -50,7 +50,7 @@ def observed_lengths(series):
     return lengths
 
 
-def z_normalize(series, lengths):
+def z_normalize(series):
     """Per-series, per-channel z-normalisation over the observed timestamps.
 
     The population standard deviation (numpy's default), as in the paper's protocol; a

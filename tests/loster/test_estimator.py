@@ -5,6 +5,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
@@ -296,3 +298,27 @@ def test_unfitted_estimator_raises_not_fitted():
     for method in ("predict", "predict_proba", "transform", "score"):
         with pytest.raises(NotFittedError):
             getattr(LoSTerClustering(), method)(X)
+
+
+# ---- properties --------------------------------------------------------------------------------------
+
+@settings(max_examples=8, deadline=None)
+@given(n_samples=st.integers(4, 40), n_timestamps=st.integers(2, 30), n_channels=st.integers(0, 3),
+       n_clusters=st.integers(1, 4), padded=st.booleans(), mode=st.sampled_from(["resample", "mask"]),
+       seed=st.integers(0, 100))
+def test_shapes_and_label_ranges_for_any_layout(n_samples, n_timestamps, n_channels, n_clusters, padded, mode, seed):
+    rng = np.random.RandomState(seed)
+    shape = (n_samples, n_timestamps) if n_channels == 0 else (n_samples, n_timestamps, n_channels)
+    X = rng.normal(size=shape)
+    if padded:
+        for row in range(n_samples):
+            X[row, rng.randint(2, n_timestamps + 1):] = np.nan
+    n_clusters = min(n_clusters, n_samples)
+    model = tiny_loster(n_clusters=n_clusters, pretrain_epochs=2, max_epochs=2, variable_length=mode,
+                        random_state=seed).fit(X)
+    assert model.labels_.shape == (n_samples,)
+    assert model.labels_.min() >= 0 and model.labels_.max() < n_clusters
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    assert model.transform(X).shape == (n_samples, model.latent_dim)
+    np.testing.assert_allclose(model.predict_proba(X).sum(1), 1.0)
+    assert np.isfinite(model.score(X))

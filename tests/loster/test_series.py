@@ -53,7 +53,7 @@ def test_observed_lengths_rejects_what_is_not_trailing_padding(corrupt, message)
 def test_z_normalize_uses_only_observed_values_and_centres_constant_series():
     series = _padded([10, 6], n_channels=2) * 5 + 3
     series[1, :6, 1] = 7.0  # a constant channel
-    normalised = z_normalize(series, observed_lengths(series))
+    normalised = z_normalize(series)
     np.testing.assert_allclose(np.nanmean(normalised, axis=1), 0.0, atol=1e-12)
     np.testing.assert_allclose(np.nanstd(normalised[0], axis=0), 1.0)
     np.testing.assert_allclose(np.nanstd(normalised[1, :, 0]), 1.0)
