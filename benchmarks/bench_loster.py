@@ -318,11 +318,16 @@ def scaling_point(length, n_samples, params, threads, device):
 def run_scaling(args, device):
     params = {"pretrain_epochs": 2 if args.pretrain_epochs is None else args.pretrain_epochs,
               "max_epochs": 2 if args.max_epochs is None else args.max_epochs}
-    path = output_path(args, "scaling", device)
+    path = output_path(args, "scaling-thp" if args.thp else "scaling", device)
     report = {"mode": "scaling", "machine": machine_description(), "device": str(device), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "params": {**params, "tol": 0}, "points": []}
     print(f"make_synthetic_series(n_samples={args.n_samples}, length, n_clusters=3, random_state=0); "
           f"LoSTerClustering(3, tol=0, {params})", flush=True)
+    if args.thp:
+        # Read by PyTorch's CPU allocator at start-up in each fresh child: transparent huge pages
+        # for allocations of 2 MB and more (fewer page faults on the large per-step buffers).
+        os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
+    report["thp_mem_alloc_enable"] = bool(args.thp)
     context = multiprocessing.get_context("spawn")
     for length in args.lengths:
         # A fresh interpreter per length: ru_maxrss is then this length's peak alone.
@@ -389,6 +394,8 @@ def main():
                                                                     "(default 2 + 2 epochs)")
     scaling.add_argument("--lengths", type=int, nargs="+", default=[1000, 10_000, 100_000])
     scaling.add_argument("--n-samples", type=int, default=1000)
+    scaling.add_argument("--thp", action="store_true",
+                         help="run the fits with THP_MEM_ALLOC_ENABLE=1 (PyTorch's huge-page CPU allocations)")
     args = parser.parse_args()
 
     if args.threads:
