@@ -26,7 +26,8 @@ class TrainingLoop:
 
     One loop spans a whole ``fit``: phases (warm-up, clustering, ...) are consecutive calls
     to :meth:`run`, so the global step, the learning rate schedule, the progress bar and
-    ``history`` continue across them. A history entry is written at the end of every epoch
+    ``history`` continue across them. A phase with its own optimiser (LoSTer: Adam, then SGD)
+    assigns ``optimizer`` before its :meth:`run`. A history entry is written at the end of every epoch
     (``steps_per_epoch`` steps) and at the end of every phase.
 
     Parameters
