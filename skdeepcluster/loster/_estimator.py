@@ -39,7 +39,8 @@ class LoSTerClustering(_BaseDeepClustering):
 
     It works like :class:`~sklearn.cluster.KMeans` on time series in tslearn's layout:
     ``predict`` assigns the nearest centroid of the original-view embedding, ``transform``
-    gives that embedding and ``score`` the negative k-means objective.
+    gives that embedding, ``inverse_transform`` decodes embeddings (the centroids, say) back
+    to series and ``score`` gives the negative k-means objective.
 
     Parameters
     ----------
@@ -149,7 +150,7 @@ class LoSTerClustering(_BaseDeepClustering):
         Same as ``n_features_in_``.
     n_channels_in_ : int
         Number of channels (1 for 2-D input).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the columns of a 2-D DataFrame seen during ``fit``.
 
     See Also
@@ -353,7 +354,7 @@ class LoSTerClustering(_BaseDeepClustering):
         self : LoSTerClustering
             The fitted estimator.
         """
-        _, series, lengths = self._check_series(X)
+        X_checked, series, lengths = self._check_series(X)
         if series.shape[0] < max(2, self.n_clusters):
             raise ValueError(f"n_samples={series.shape[0]} should be >= max(2, n_clusters={self.n_clusters}).")
         device = resolve_device(self.device)
@@ -408,6 +409,8 @@ class LoSTerClustering(_BaseDeepClustering):
         self.n_iter_ = self.pretrain_epochs + epochs_run
         self.converged_ = converged
         self._channel_stats = channel_stats
+        # inverse_transform gives back the layout of the training input: 2-D, or 3-D with channels.
+        self._two_dimensional_input = X_checked.ndim == 2
         self.cluster_centers_ = network.centroids.detach().cpu().numpy().copy()
         # The same float64 rows predict() would build from X: labels_ == predict(X).
         self.labels_ = self._nearest_centroids(network, flatten(series), device, torch.float64)
@@ -553,6 +556,46 @@ class LoSTerClustering(_BaseDeepClustering):
         """
         dtype, embedding = self._embedding(X)
         return embedding.astype(dtype, copy=False)
+
+    def inverse_transform(self, X):
+        """Decode embeddings back to series with the original-view decoder.
+
+        ``inverse_transform(cluster_centers_)`` gives each centroid as a series. The decoder
+        reconstructs the series the network reads: with ``normalize=True`` each series was
+        z-normalised on its own, and that scale and offset cannot be recovered from the
+        embedding, so the output is a z-normalised shape. With ``normalize=False`` the training
+        set's per-channel standardisation is undone, so the output is in the units of the data.
+        Series that were resampled (``variable_length="resample"``) come back stretched to the
+        full length.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, latent_dim)
+            Embeddings, such as the output of ``transform`` or ``cluster_centers_``.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_timestamps) or (n_samples, n_timestamps, n_channels)
+            Decoded series, 2-D if the training series were 2-D and 3-D otherwise, in the dtype
+            of X.
+        """
+        check_is_fitted(self)
+        embedding = check_array(X, dtype=list(FLOAT_DTYPES), input_name="X")
+        latent_dim = self.cluster_centers_.shape[1]  # the fitted one, even if set_params changed latent_dim
+        if embedding.shape[1] != latent_dim:
+            raise ValueError(f"X has {embedding.shape[1]} features, but LoSTerClustering.inverse_transform is "
+                             f"expecting {latent_dim} features as input (latent_dim: embeddings such as the "
+                             "output of transform).")
+        self.module_.eval()
+        decoded = map_batches(lambda batch: self.module_.decode(batch, ORIGINAL), embedding, self.batch_size,
+                              self._module_device(), dtype=torch.float64)
+        series = decoded.reshape(embedding.shape[0], self.n_timestamps_in_, self.n_channels_in_)
+        if not self.normalize:
+            mean, scale = self._channel_stats
+            series = series * scale + mean
+        if getattr(self, "_two_dimensional_input", self.n_channels_in_ == 1):
+            series = series[:, :, 0]
+        return series.astype(embedding.dtype, copy=False)
 
     def score(self, X, y=None):
         """Opposite of the k-means objective of X's embedding, like ``KMeans.score``.

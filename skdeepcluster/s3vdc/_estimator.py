@@ -129,7 +129,7 @@ class S3VDCClustering(_BaseDeepClustering):
         Device the model was trained on.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during ``fit``, when X has string column names.
 
     See Also

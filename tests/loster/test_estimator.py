@@ -322,3 +322,63 @@ def test_shapes_and_label_ranges_for_any_layout(n_samples, n_timestamps, n_chann
     assert model.transform(X).shape == (n_samples, model.latent_dim)
     np.testing.assert_allclose(model.predict_proba(X).sum(1), 1.0)
     assert np.isfinite(model.score(X))
+
+
+# ---- inverse_transform -------------------------------------------------------------------------------
+
+def _decode_by_hand(model, embedding):
+    with torch.no_grad():
+        return model.module_.decode(torch.as_tensor(embedding, dtype=torch.float64), 0).numpy()
+
+
+@pytest.mark.parametrize("n_channels", [None, 1, 3], ids=["2-D", "3-D one channel", "3-D three channels"])
+def test_inverse_transform_decodes_embeddings_in_the_training_layout(n_channels):
+    X, _ = _waves(n_channels=n_channels)
+    model = tiny_loster().fit(X)
+    embedding = model.transform(X)
+    decoded = model.inverse_transform(embedding)
+    assert decoded.shape == X.shape and decoded.dtype == np.float64
+    # The network reads series flattened time-major (x[t, c] -> t * d + c) and decodes the same layout.
+    np.testing.assert_allclose(decoded.reshape(len(X), -1), _decode_by_hand(model, embedding), rtol=1e-12, atol=1e-12)
+    centroids = model.inverse_transform(model.cluster_centers_)
+    assert centroids.shape == (model.n_clusters, *X.shape[1:])
+    assert np.isfinite(centroids).all()
+
+
+def test_inverse_transform_reconstructs_the_normalised_series():
+    X, _ = _waves()
+    model = tiny_loster(pretrain_epochs=30).fit(X)
+    normalized = (X - X.mean(1, keepdims=True)) / X.std(1, keepdims=True)
+    reconstructed = model.inverse_transform(model.transform(X))
+    # normalize=True: the per-series scale is gone, so the output is compared with the z-normalised input.
+    # Better than the best constant guess (zero, mean squared error 1).
+    assert np.mean((reconstructed - normalized) ** 2) < 0.75 * np.mean(normalized**2)
+    assert model.inverse_transform(model.transform(X).astype(np.float32)).dtype == np.float32
+
+
+def test_inverse_transform_without_normalisation_is_in_data_units():
+    X, _ = _waves()
+    data = 10 * X + 1000
+    model = tiny_loster(normalize=False).fit(data)
+    embedding = model.transform(data)
+    reconstructed = model.inverse_transform(embedding)
+    assert abs(reconstructed.mean() - data.mean()) < 0.5 * data.std()
+    # The training set's standardisation (one mean and population std for the channel) is undone.
+    expected = _decode_by_hand(model, embedding) * data.std() + data.mean()
+    np.testing.assert_allclose(reconstructed, expected, rtol=1e-10)
+    centroids = model.inverse_transform(model.cluster_centers_)
+    assert np.all(np.abs(centroids.mean(1) - data.mean()) < data.std())
+
+
+def test_inverse_transform_rejects_bad_input_and_needs_a_fit():
+    X, _ = _waves()
+    with pytest.raises(NotFittedError):
+        tiny_loster().inverse_transform(np.zeros((3, 8)))
+    model = tiny_loster().fit(X)
+    embedding = model.transform(X)
+    with pytest.raises(ValueError, match="expecting 8 features"):
+        model.inverse_transform(embedding[:, :-1])
+    with pytest.raises(ValueError, match="dim 3"):
+        model.inverse_transform(embedding[:, :, None])
+    with pytest.raises(ValueError, match="NaN"):
+        model.inverse_transform(_with(embedding, (0, 0), np.nan))

@@ -1,0 +1,107 @@
+"""Sphinx configuration for the skdeepcluster documentation.
+
+Build (from this folder), warnings as errors::
+
+    python -m sphinx -W --keep-going -b html . _build/html
+
+Environment variables:
+
+SKDEEPCLUSTER_GALLERY=0
+    Do not execute the examples (``plot_gallery=False``); a fast build.
+SKDEEPCLUSTER_INTERSPHINX=1
+    Link to the Python, NumPy, scikit-learn and PyTorch docs (needs network access).
+"""
+
+import os
+import sys
+
+# The checkout's package, even without an install.
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import skdeepcluster  # noqa: E402
+
+# -- Project ---------------------------------------------------------------------------------
+
+project = "skdeepcluster"
+author = "skdeepcluster developers"
+copyright = "skdeepcluster developers"
+release = skdeepcluster.__version__
+version = release
+
+# -- General ---------------------------------------------------------------------------------
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb", "auto_examples/*.py"]
+source_suffix = {".rst": "restructuredtext"}
+root_doc = "index"
+
+autosummary_generate = True
+autodoc_typehints = "none"
+
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_validation_checks = set()
+
+# MathJax loads from a CDN when a page is viewed; the build itself needs no network.
+
+# intersphinx is off by default: the build machines have no internet access.
+intersphinx_mapping = {}
+if os.environ.get("SKDEEPCLUSTER_INTERSPHINX", "0") == "1":
+    extensions.append("sphinx.ext.intersphinx")
+    intersphinx_mapping = {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable", None),
+        "sklearn": ("https://scikit-learn.org/stable", None),
+        "torch": ("https://docs.pytorch.org/docs/stable", None),
+    }
+
+# Without intersphinx, references such as :class:`~sklearn.cluster.KMeans` do not resolve
+# and render as plain code; nitpicky stays off so that they do not warn.
+nitpicky = False
+
+# -- Example gallery -------------------------------------------------------------------------
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "plot_gallery": os.environ.get("SKDEEPCLUSTER_GALLERY", "1") != "0",
+    "image_scrapers": ("matplotlib",),
+    "matplotlib_animations": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "show_memory": False,
+    # Run every example, then fail the build if any raised (only_warn_on_example_error=False).
+    "abort_on_example_error": False,
+    "only_warn_on_example_error": False,
+}
+
+# -- HTML ------------------------------------------------------------------------------------
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"skdeepcluster {release}"
+html_static_path = []
+html_theme_options = {
+    "icon_links": [],
+    "github_url": None,
+    "navbar_end": ["navbar-icon-links"],
+    "show_prev_next": True,
+    "navigation_with_keys": False,
+    "use_edit_page_button": False,
+}
+html_show_sourcelink = False
