@@ -12,7 +12,9 @@ SKDEEPCLUSTER_INTERSPHINX=1
     Link to the Python, NumPy, scikit-learn and PyTorch docs (needs network access).
 """
 
+import importlib.util
 import os
+import shutil
 import sys
 
 # The checkout's package, even without an install.
@@ -23,6 +25,16 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 import skdeepcluster  # noqa: E402
+
+# -- Benchmark tables and figures ------------------------------------------------------------
+# benchmarks/report.py turns the JSON results of the benchmark scripts into the tables and
+# figures that benchmarks.rst includes, so the page never drifts from the measurements.
+
+_DOC_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_DOC_DIR, "..", "benchmarks"))
+import report as _benchmark_report  # noqa: E402
+
+_benchmark_report.write_report(output_dir=os.path.join(_DOC_DIR, "_benchmarks"))
 
 # -- Project ---------------------------------------------------------------------------------
 
@@ -44,7 +56,14 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb", "auto_examples/*.py"]
+exclude_patterns = [
+    "_build",
+    "_benchmarks",
+    "Thumbs.db",
+    ".DS_Store",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 
@@ -56,7 +75,27 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
 
-# MathJax loads from a CDN when a page is viewed; the build itself needs no network.
+# MathJax: a local copy when one is installed, so the equations render without network
+# access; otherwise Sphinx's default, a CDN at view time. The jupyter-server-mathjax wheel
+# ships MathJax 2.7 (Apache-2.0); .ci/run installs it with --no-deps, as only its files
+# are needed. The copy goes to _static/mathjax at the end of the build.
+_LOCAL_MATHJAX = None
+_mathjax_spec = importlib.util.find_spec("jupyter_server_mathjax")
+if _mathjax_spec is not None and _mathjax_spec.submodule_search_locations:
+    _candidate = os.path.join(_mathjax_spec.submodule_search_locations[0], "static")
+    if os.path.isfile(os.path.join(_candidate, "MathJax.js")):
+        _LOCAL_MATHJAX = _candidate
+        mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+        mathjax2_config = {"tex2jax": {"inlineMath": [["\\(", "\\)"]], "processEscapes": True}}
+
+
+def _copy_local_mathjax(app, exception):
+    if exception is None and _LOCAL_MATHJAX and app.builder.format == "html":
+        shutil.copytree(_LOCAL_MATHJAX, os.path.join(app.outdir, "_static", "mathjax"), dirs_exist_ok=True)
+
+
+def setup(app):
+    app.connect("build-finished", _copy_local_mathjax)
 
 # intersphinx is off by default: the build machines have no internet access.
 intersphinx_mapping = {}
@@ -102,6 +141,14 @@ html_theme_options = {
     "navbar_end": ["navbar-icon-links"],
     "show_prev_next": True,
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 4,
     "use_edit_page_button": False,
 }
 html_show_sourcelink = False
+# Top-level guide pages have no sub-pages, so the left sidebar would be empty there; the
+# gallery keeps it to list its examples.
+html_sidebars = {
+    page: []
+    for page in ("index", "install", "quickstart", "s3vdc", "loster", "choosing_k", "time_series_input",
+                 "devices", "benchmarks", "api", "changelog", "generated/*")
+}

@@ -4,6 +4,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
+__all__ = ["clustering_accuracy"]
+
 
 def clustering_accuracy(labels_true, labels_pred):
     """Accuracy under the best one-to-one matching of clusters to classes.
@@ -23,6 +25,16 @@ def clustering_accuracy(labels_true, labels_pred):
     -------
     accuracy : float
         Fraction of samples correctly assigned, between 0 and 1.
+
+    See Also
+    --------
+    sklearn.metrics.adjusted_rand_score : Agreement of two partitions, corrected for chance.
+    sklearn.metrics.normalized_mutual_info_score : Shared information of two partitions.
+
+    Notes
+    -----
+    Unlike the adjusted Rand index and NMI, the accuracy needs the one-to-one matching, and
+    it is the figure the S3VDC paper reports (Cao et al., 2020, Table 3).
 
     Examples
     --------

@@ -10,9 +10,10 @@ import skdeepcluster  # noqa: E402
 from skdeepcluster import datasets, metrics  # noqa: E402
 
 # As sklearn/tests/test_docstrings.py: summary/extended-summary layout codes are not enforced,
-# and methods need no See Also / Examples / extended summary of their own.
-IGNORED_EVERYWHERE = {"GL01", "GL02", "RT02", "SA01", "ES01"}
-IGNORED_FOR_METHODS = {"EX01"}
+# and methods need no See Also / Examples / extended summary of their own. Every public class
+# and function must have See Also and Examples (SA01, EX01).
+IGNORED_EVERYWHERE = {"GL01", "GL02", "RT02", "ES01"}
+IGNORED_FOR_METHODS = {"EX01", "SA01"}
 
 
 def _public_objects():

@@ -1,0 +1,416 @@
+"""Turn the benchmark results into the tables and figures of the documentation.
+
+Every ``bench_*.py`` script writes its measurements to ``benchmarks/results/*.json``. This
+script reads those files and writes, for the Sphinx page ``doc/benchmarks.rst``, one
+reStructuredText table per result (``*.rst``, included by the page) and the figures
+(``*.png``). The documentation build runs it (``doc/conf.py``), so the published tables
+always match the JSON on disk and are never copied by hand.
+
+Usage::
+
+    python benchmarks/report.py [--results benchmarks/results] [--output DIR]
+
+A result file that is missing is skipped with a note in its table's place, so the page
+still builds while a benchmark is being re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# S3VDC's published MNIST accuracy (Cao et al., 2020, Table 3: mean ± std of 10 runs).
+S3VDC_PAPER_MNIST_ACC = (0.936, 0.018)
+
+
+def _mean_std(values, digits=3):
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
+
+def _list_table(header, rows):
+    """A reStructuredText list-table; every cell is already a string."""
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines.append(f"   * - {row[0]}")
+        lines.extend(f"     - {cell}" for cell in row[1:])
+    return "\n".join(lines) + "\n"
+
+
+def _missing(name):
+    return f".. note::\n\n   ``benchmarks/results/{name}`` is not on disk; run its benchmark.\n"
+
+
+def _load(results_dir, name):
+    path = Path(results_dir) / name
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def s3vdc_table(result, paper_acc=None):
+    """ACC / NMI / ARI / fit seconds per model of one ``bench_s3vdc.py`` run."""
+    rows = []
+    for model, runs in result["results"].items():
+        label = "GaussianMixture (diag)" if model == "GaussianMixture" else model
+        rows.append(
+            [
+                label,
+                _mean_std([run["acc"] for run in runs]),
+                _mean_std([run["nmi"] for run in runs]),
+                _mean_std([run["ari"] for run in runs]),
+                _mean_std([run["fit_seconds"] for run in runs], digits=1),
+            ]
+        )
+    if paper_acc is not None:
+        rows.append(
+            [
+                "*S3VDC, paper Table 3 (full schedule, GPU)*",
+                f"*{paper_acc[0]:.3f} ± {paper_acc[1]:.3f}*",
+                "",
+                "",
+                "",
+            ]
+        )
+    return _list_table(["model", "ACC", "NMI", "ARI", "fit seconds"], rows)
+
+
+def s3vdc_cost_table(results):
+    """Throughput, share of the matmul peak and GMM-initialisation cost per dataset."""
+    rows = []
+    for name, result in results.items():
+        init = result.get("gmm_init", {})
+        mini, full = init.get("mini-batch"), init.get("all samples")
+        rows.append(
+            [
+                f"{name} ({result['shape'][0]:,} x {result['shape'][1]})",
+                f"{result['throughput_samples_per_s']:,.0f}",
+                f"{result['achieved_flops'] / 1e9:.0f}",
+                f"{100 * result['achieved_flops'] / result['peak_matmul_flops']:.0f} %",
+                f"{mini['samples']:,}: {mini['seconds']:.2f} s, ACC {mini['acc_of_init']:.3f}"
+                if mini
+                else "",
+                f"{full['samples']:,}: {full['seconds']:.2f} s, ACC {full['acc_of_init']:.3f}"
+                if full
+                else "",
+                str(result.get("nonfinite_steps", "")),
+            ]
+        )
+    header = [
+        "data",
+        "samples / s",
+        "GFLOP/s",
+        "of matmul peak",
+        "GMM init, mini-batch",
+        "GMM init, all samples",
+        "non-finite steps",
+    ]
+    return _list_table(header, rows)
+
+
+def loster_ucr_table(result):
+    """The paper's 10 UCR datasets: published scores, ours, KMeans and KShape."""
+
+    def brief(summary):
+        return (
+            f"{summary['mean_ri']:.3f} / {summary['mean_nmi']:.3f} / "
+            f"{summary['mean_seconds']:.1f}"
+        )
+
+    rows = []
+    for name, entry in result["datasets"].items():
+        n, length = entry["shape"]
+        loster = entry["summary"]["LoSTer"]
+        rows.append(
+            [
+                f"{name} ({n} x {length}, {entry['n_clusters']})",
+                f"{entry['paper']['ri']:.4f} / {entry['paper']['nmi']:.4f}",
+                f"{loster['mean_ri']:.3f} ± {loster['std_ri']:.3f}",
+                f"{loster['mean_nmi']:.3f} ± {loster['std_nmi']:.3f}",
+                f"{loster['mean_seconds']:.1f} ± {loster['std_seconds']:.1f}",
+                brief(entry["summary"]["KMeans"]),
+                brief(entry["summary"]["KShape"]) if "KShape" in entry["summary"] else "",
+            ]
+        )
+    papers = [entry["paper"] for entry in result["datasets"].values()]
+    mean = result["mean_over_datasets"]
+    rows.append(
+        [
+            f"**mean of the {len(papers)}**",
+            f"{np.mean([p['ri'] for p in papers]):.4f} / "
+            f"{np.mean([p['nmi'] for p in papers]):.4f}",
+            f"{mean['LoSTer']['mean_ri']:.3f} ± {mean['LoSTer']['std_ri']:.3f}",
+            f"{mean['LoSTer']['mean_nmi']:.3f} ± {mean['LoSTer']['std_nmi']:.3f}",
+            f"{mean['LoSTer']['mean_seconds']:.1f} ± {mean['LoSTer']['std_seconds']:.1f}",
+            brief(mean["KMeans"]),
+            brief(mean["KShape"]) if "KShape" in mean else "",
+        ]
+    )
+    header = [
+        "dataset (n x T, k)",
+        "paper LoSTer RI / NMI",
+        "LoSTer RI",
+        "LoSTer NMI",
+        "LoSTer s",
+        "KMeans RI / NMI / s",
+        "KShape RI / NMI / s",
+    ]
+    return _list_table(header, rows)
+
+
+def loster_extensions_table(result):
+    """Multivariate and variable-length sets: every method, mean ± std over seeds."""
+    rows = []
+    for name, entry in result["datasets"].items():
+        n, _, channels = entry["shape"]
+        shortest, longest = entry["lengths"]
+        for method, runs in entry["runs"].items():
+            rows.append(
+                [
+                    name,
+                    f"{n} x {shortest}-{longest} x {channels}",
+                    method,
+                    _mean_std([run["ri"] for run in runs]),
+                    _mean_std([run["nmi"] for run in runs]),
+                    _mean_std([run["ari"] for run in runs]),
+                    _mean_std([run["seconds"] for run in runs], digits=1),
+                ]
+            )
+    header = ["dataset", "shape (n, T, d)", "method", "RI", "NMI", "ARI", "fit s"]
+    return _list_table(header, rows)
+
+
+def loster_budget_table(result):
+    """The paper's full budget on one dataset, with the share of the matmul peak."""
+    rows = [
+        [
+            run["setting"],
+            f"{run['pretrain_epochs']} + {run['joint_epochs']}",
+            f"{run['seconds']:.1f}",
+            f"{run['seconds_per_pretrain_epoch']:.2f}",
+            f"{run['seconds_per_joint_epoch']:.2f}",
+            f"{run['achieved_flops'] / 1e9:.1f}",
+            f"{run['percent_of_peak']:.0f} %",
+            f"{run['ri']:.3f} / {run['nmi']:.3f}",
+        ]
+        for run in result["runs"]
+    ]
+    header = [
+        "stopping",
+        "epochs (pretrain + joint)",
+        "fit s",
+        "s / pretrain epoch",
+        "s / joint epoch",
+        "GFLOP/s",
+        f"of the {result['peak_matmul_flops'] / 1e9:.0f} GFLOP/s peak",
+        "RI / NMI",
+    ]
+    return _list_table(header, rows)
+
+
+def loster_scaling_table(default, huge_pages=None):
+    """Seconds per epoch and peak memory against series length."""
+    by_length = {point["length"]: point for point in huge_pages["points"]} if huge_pages else {}
+    rows = []
+    for point in default["points"]:
+        row = [
+            f"{point['length']:,}",
+            f"{point['seconds_per_pretrain_epoch']:.2f}",
+            f"{point['seconds_per_joint_epoch']:.2f}",
+            f"{point['peak_rss_mib']:,.0f} MiB",
+        ]
+        if huge_pages:
+            other = by_length.get(point["length"])
+            row.append(
+                f"{other['seconds_per_pretrain_epoch']:.2f}, {other['seconds_per_joint_epoch']:.2f}"
+                if other
+                else ""
+            )
+        rows.append(row)
+    header = ["length", "s / pretraining epoch", "s / joint epoch", "peak RSS"]
+    if huge_pages:
+        header.append("with ``THP_MEM_ALLOC_ENABLE=1``: s / pretraining, joint epoch")
+    return _list_table(header, rows)
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def loster_ucr_figure(result, path):
+    """RI and NMI per dataset: the paper's LoSTer, ours (mean ± std), KMeans, KShape."""
+    plt = _figure()
+    names = list(result["datasets"])
+    methods = ["paper LoSTer", "LoSTer", "KMeans", "KShape"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
+    positions = np.arange(len(names))
+    width = 0.2
+    for ax, metric in zip(axes, ["ri", "nmi"]):
+        for index, method in enumerate(methods):
+            if method == "paper LoSTer":
+                heights = [result["datasets"][n]["paper"][metric] for n in names]
+                errors = None
+            else:
+                summaries = [result["datasets"][n]["summary"].get(method) for n in names]
+                heights = [s[f"mean_{metric}"] if s else np.nan for s in summaries]
+                errors = [s[f"std_{metric}"] if s else 0 for s in summaries]
+            ax.barh(
+                positions + (index - 1.5) * width,
+                heights,
+                height=width,
+                xerr=errors,
+                label=method,
+            )
+        ax.set_xlabel(metric.upper())
+        ax.set_yticks(positions, names)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_xlim(0.5, 1.0)
+    axes[1].set_xlim(0.0, 1.0)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize="small")
+    fig.suptitle("LoSTerClustering on the paper's 10 UCR datasets")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def loster_scaling_figure(default, huge_pages, path):
+    """Seconds per epoch and peak memory against length, log-log, with a linear guide."""
+    plt = _figure()
+    fig, (ax_time, ax_memory) = plt.subplots(1, 2, figsize=(10, 4))
+    for result, style, label in [(default, "-o", "default"), (huge_pages, "--s", "THP")]:
+        if result is None:
+            continue
+        lengths = [p["length"] for p in result["points"]]
+        for key, phase in [
+            ("seconds_per_pretrain_epoch", "pretraining"),
+            ("seconds_per_joint_epoch", "joint"),
+        ]:
+            ax_time.loglog(lengths, [p[key] for p in result["points"]], style, label=f"{phase}, {label}")
+        if result is default:
+            ax_memory.loglog(lengths, [p["peak_rss_mib"] for p in result["points"]], "-o")
+    lengths = np.array([p["length"] for p in default["points"]], dtype=float)
+    start = default["points"][1]["seconds_per_pretrain_epoch"]
+    guide = start * lengths / lengths[1]
+    ax_time.loglog(lengths, guide, ":", color="grey", label="linear in length")
+    ax_time.set_xlabel("series length")
+    ax_time.set_ylabel("seconds per epoch (1,000 series)")
+    ax_time.legend(fontsize="small")
+    ax_memory.set_xlabel("series length")
+    ax_memory.set_ylabel("peak RSS (MiB)")
+    for ax in (ax_time, ax_memory):
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle("LoSTerClustering: cost against series length")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def s3vdc_accuracy_figure(results, path):
+    """ACC per model (mean ± std over seeds) on each dataset, with the paper's MNIST figure."""
+    plt = _figure()
+    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
+    for ax, (name, result) in zip(axes[0], results.items()):
+        models = list(result["results"])
+        accuracies = [[run["acc"] for run in result["results"][m]] for m in models]
+        ax.bar(
+            models,
+            [np.mean(a) for a in accuracies],
+            yerr=[np.std(a) for a in accuracies],
+            color=["C0", "C1", "C2"][: len(models)],
+        )
+        if name == "MNIST":
+            ax.axhline(S3VDC_PAPER_MNIST_ACC[0], color="k", ls="--", label="paper (GPU, full schedule)")
+            ax.legend(fontsize="small", loc="lower left")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("clustering accuracy")
+        ax.set_title(f"{name} ({result['shape'][0]:,} images)")
+        ax.tick_params(axis="x", labelsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(results_dir=RESULTS_DIR, output_dir="."):
+    """Write every table (``.rst``) and figure (``.png``) into ``output_dir``.
+
+    Returns the list of files written.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def emit(filename, text):
+        (output_dir / filename).write_text(text, encoding="utf-8")
+        written.append(output_dir / filename)
+
+    mnist = _load(results_dir, "s3vdc-mnist-cpu.json")
+    digits = _load(results_dir, "s3vdc-digits-cpu.json")
+    emit(
+        "s3vdc_mnist.rst",
+        s3vdc_table(mnist, S3VDC_PAPER_MNIST_ACC) if mnist else _missing("s3vdc-mnist-cpu.json"),
+    )
+    emit("s3vdc_digits.rst", s3vdc_table(digits) if digits else _missing("s3vdc-digits-cpu.json"))
+    s3vdc_results = {name: r for name, r in [("MNIST", mnist), ("load_digits", digits)] if r}
+    if s3vdc_results:
+        emit("s3vdc_cost.rst", s3vdc_cost_table(s3vdc_results))
+        s3vdc_accuracy_figure(s3vdc_results, output_dir / "s3vdc_accuracy.png")
+        written.append(output_dir / "s3vdc_accuracy.png")
+    else:
+        emit("s3vdc_cost.rst", _missing("s3vdc-mnist-cpu.json"))
+
+    ucr = _load(results_dir, "loster-ucr-cpu.json")
+    emit("loster_ucr.rst", loster_ucr_table(ucr) if ucr else _missing("loster-ucr-cpu.json"))
+    if ucr:
+        loster_ucr_figure(ucr, output_dir / "loster_ucr.png")
+        written.append(output_dir / "loster_ucr.png")
+
+    extensions = _load(results_dir, "loster-extensions-cpu.json")
+    emit(
+        "loster_extensions.rst",
+        loster_extensions_table(extensions)
+        if extensions
+        else _missing("loster-extensions-cpu.json"),
+    )
+    budget = _load(results_dir, "loster-budget-cpu.json")
+    emit(
+        "loster_budget.rst",
+        loster_budget_table(budget) if budget else _missing("loster-budget-cpu.json"),
+    )
+    scaling = _load(results_dir, "loster-scaling-cpu.json")
+    scaling_thp = _load(results_dir, "loster-scaling-thp-cpu.json")
+    emit(
+        "loster_scaling.rst",
+        loster_scaling_table(scaling, scaling_thp)
+        if scaling
+        else _missing("loster-scaling-cpu.json"),
+    )
+    if scaling:
+        loster_scaling_figure(scaling, scaling_thp, output_dir / "loster_scaling.png")
+        written.append(output_dir / "loster_scaling.png")
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(RESULTS_DIR), help="folder of *.json results")
+    parser.add_argument("--output", default="benchmark-report", help="folder to write into")
+    args = parser.parse_args(argv)
+    for path in write_report(args.results, args.output):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
