@@ -293,13 +293,13 @@ class LoSTerClustering(_BaseDeepClustering):
     # ---- input ---------------------------------------------------------------------------------
 
     def _check_series(self, X):
-        """Convert and check X without touching the estimator: (series (n, T, d), lengths)."""
+        """Convert and check X without touching the estimator: series (n, T, d) and their lengths."""
         X = check_array(X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan",
                         ensure_min_features=2, input_name="X")
         series = as_three_dimensional(X)
         if series.shape[2] < 1:
             raise ValueError(f"X has 0 channels (shape {X.shape}); time series need at least one.")
-        return X, series, observed_lengths(series)
+        return series, observed_lengths(series)
 
     def _prepare(self, series, lengths, channel_stats=None):
         """Normalise and lay out validated series the way the network reads them (float64, 3-D).
@@ -354,7 +354,7 @@ class LoSTerClustering(_BaseDeepClustering):
         self : LoSTerClustering
             The fitted estimator.
         """
-        X_checked, series, lengths = self._check_series(X)
+        series, lengths = self._check_series(X)
         if series.shape[0] < max(2, self.n_clusters):
             raise ValueError(f"n_samples={series.shape[0]} should be >= max(2, n_clusters={self.n_clusters}).")
         device = resolve_device(self.device)
@@ -400,7 +400,7 @@ class LoSTerClustering(_BaseDeepClustering):
             finally:
                 loop.close()
         n_timestamps, n_channels = series.shape[1:]
-        validate_data(self, X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan")
+        X_checked = validate_data(self, X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan")
         self.n_timestamps_in_, self.n_channels_in_ = n_timestamps, n_channels
         # Inference runs in float64: a series' outputs then do not depend on its batch.
         self.module_ = network.double().eval()
