@@ -8,11 +8,12 @@ and moving torch state to the CPU for pickling.
 from ._batching import BatchStream, iter_slices, to_tensor
 from ._device import resolve_device
 from ._inference import map_batches
-from ._loop import TrainingLoop, exponential_decay_to_floor
+from ._loop import TrainingDivergedError, TrainingLoop, exponential_decay_to_floor
 from ._random import derive_seed, seeded_torch
 
 __all__ = [
     "BatchStream",
+    "TrainingDivergedError",
     "TrainingLoop",
     "derive_seed",
     "exponential_decay_to_floor",

@@ -1,11 +1,21 @@
-"""The training loop: steps, learning-rate schedule, per-epoch history and progress."""
+"""The training loop: steps, learning-rate schedule, per-epoch history, numerical guard, interrupts."""
 
 import math
 import time
 import warnings
+from collections import defaultdict
 
 import torch
 from tqdm.auto import tqdm
+
+
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """Training kept producing non-finite losses or weights after every recovery attempt.
+
+    A ``ValueError`` as well as a ``FloatingPointError``: in practice it means the data or the
+    hyper-parameters do not suit the model (unscaled data, a learning rate far too large), so
+    code that catches bad input with ``except ValueError`` catches it too.
+    """
 
 
 def exponential_decay_to_floor(initial, floor, total_steps):
@@ -21,6 +31,17 @@ def exponential_decay_to_floor(initial, floor, total_steps):
     return lambda step: initial * math.exp(log_ratio * min(step, total_steps) / total_steps)
 
 
+def _all_finite(tensors):
+    """Whether every tensor is finite, with one fused norm per device instead of one check each."""
+    tensors = [tensor for tensor in tensors if tensor is not None]
+    if not tensors:
+        return True
+    # The norm of a tensor is finite iff all its entries are (overflow to inf aside, which is
+    # as unusable); _foreach_norm computes all of them in one call.
+    norms = torch._foreach_norm(tensors)
+    return bool(torch.isfinite(torch.stack(norms)).all())
+
+
 class TrainingLoop:
     """Run gradient steps on mini-batches and record what happened.
 
@@ -29,6 +50,17 @@ class TrainingLoop:
     ``history`` continue across them. A phase with its own optimiser (LoSTer: Adam, then SGD)
     assigns ``optimizer`` before its :meth:`run`. A history entry is written at the end of every epoch
     (``steps_per_epoch`` steps) and at the end of every phase.
+
+    The numerical guard: a step whose loss or gradient is not finite is skipped (no update).
+    After ``patience`` consecutive skipped steps, or when the weights themselves stop being
+    finite, the loop restores the last good weights (saved at the start of every phase and at
+    the end of every epoch whose weights were finite), clears the optimiser's state and halves
+    the learning rate from then on; each restore is a ``"restored"`` history event and a
+    ``RuntimeWarning``. More than ``max_restores`` restores raise :class:`TrainingDivergedError`.
+
+    ``KeyboardInterrupt`` stops the loop cleanly: the weights stay those of the last finished
+    step, ``interrupted`` becomes true, an ``"interrupted"`` history event is written and every
+    later :meth:`run` returns at once, so the caller can finish the fit with what it has.
 
     Parameters
     ----------
@@ -43,10 +75,16 @@ class TrainingLoop:
         0 silent, 1 one progress bar, 2 one line per epoch.
     history : list
         Appended to in place.
+    start_step : int
+        Global step to start from (a warm-started fit continues its schedules).
+    patience : int
+        Consecutive skipped steps that trigger a restore.
+    max_restores : int
+        Restores allowed before giving up.
     """
 
     def __init__(self, module, optimizer, batches, learning_rate_at, total_steps, verbose=0,
-                 history=None, description="fit"):
+                 history=None, description="fit", start_step=0, patience=10, max_restores=4):
         self.module = module
         self.optimizer = optimizer
         self.batches = batches
@@ -54,53 +92,123 @@ class TrainingLoop:
         self.total_steps = total_steps
         self.verbose = verbose
         self.history = [] if history is None else history
-        self.step = 0
+        self.step = start_step
+        self.patience = patience
+        self.max_restores = max_restores
         self.nonfinite_steps = 0
-        self._bar = tqdm(total=total_steps, desc=description, unit="step", leave=False) if verbose == 1 else None
+        self.restores = 0
+        self.learning_rate_scale = 1.0
+        self.interrupted = False
+        self._good_state = None
+        self._consecutive_bad = 0  # counted across phases and epochs
+        self.last_entry = None
+        self._bar = None
+        if verbose == 1:
+            self._bar = tqdm(total=total_steps, initial=min(start_step, total_steps), desc=description,
+                             unit="step", leave=False)
 
     def run(self, n_steps, loss_fn, phase):
         """Run ``n_steps`` optimiser steps with ``loss_fn(batch, step) -> (loss, logs)``.
 
-        ``logs`` is a dict of scalar tensors averaged into the history. A step whose loss is
-        not finite is skipped (no parameter update) and counted, so one bad batch can never
-        write NaN into the weights.
+        ``logs`` is a dict of scalar tensors averaged into the history. Returns the number of
+        steps run (fewer than ``n_steps`` only after an interrupt).
         """
+        if self.interrupted or n_steps <= 0:
+            return 0
         self.module.train()
+        self._save_good_state()
         sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
-        for _ in range(n_steps):
-            learning_rate = self.learning_rate_at(self.step)
-            for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate
-            batch = self.batches.next_batch()
-            loss, logs = loss_fn(batch, self.step)
+        done = 0
+        try:
+            for _ in range(n_steps):
+                learning_rate = self.learning_rate_at(self.step) * self.learning_rate_scale
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rate
+                batch = self.batches.next_batch()
+                if self._train_step(batch, loss_fn, sums):
+                    seen, self._consecutive_bad = seen + 1, 0
+                else:
+                    skipped, self._consecutive_bad = skipped + 1, self._consecutive_bad + 1
+                    if self._consecutive_bad >= self.patience:
+                        self._restore(phase, f"{self._consecutive_bad} consecutive non-finite steps")
+                        self._consecutive_bad = 0
+                self.step += 1
+                done += 1
+                if self._bar is not None:
+                    self._bar.update(1)
+                if self.step % self.batches.steps_per_epoch == 0:
+                    self._end_epoch(phase, sums, seen, skipped, learning_rate, started)
+                    sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
+        except KeyboardInterrupt:
+            self.interrupted = True
             self.optimizer.zero_grad(set_to_none=True)
-            if torch.isfinite(loss):
-                loss.backward()
-                self.optimizer.step()
-                for key, value in logs.items():
-                    sums[key] = sums.get(key, 0.0) + value.detach()
-                seen += 1
-            else:
-                skipped += 1
-            self.step += 1
-            if self._bar is not None:
-                self._bar.update(1)
-            if self.step % self.batches.steps_per_epoch == 0:
-                self._record(phase, sums, seen, skipped, learning_rate, started)
-                sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
+            if not _all_finite(list(self.module.parameters())):
+                self._load_good_state()
         if seen or skipped:
-            self._record(phase, sums, seen, skipped, self.learning_rate_at(self.step - 1), started)
+            self._end_epoch(phase, sums, seen, skipped,
+                            self.learning_rate_at(max(self.step - 1, 0)) * self.learning_rate_scale, started)
+        if self.interrupted:
+            self.history.append({"epoch": self.step / self.batches.steps_per_epoch, "phase": phase,
+                                 "event": "interrupted", "step": self.step})
         self.module.eval()
+        return done
+
+    def _train_step(self, batch, loss_fn, sums):
+        """One guarded step; False when it was skipped for a non-finite loss or gradient."""
+        loss, logs = loss_fn(batch, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return False
+        loss.backward()
+        if not _all_finite([parameter.grad for parameter in self.module.parameters()]):
+            self.optimizer.zero_grad(set_to_none=True)
+            return False
+        self.optimizer.step()
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + value.detach()
+        return True
+
+    def _end_epoch(self, phase, sums, seen, skipped, learning_rate, started):
+        self._record(phase, sums, seen, skipped, learning_rate, started)
+        if _all_finite(list(self.module.parameters())):
+            self._save_good_state()
+        else:  # finite gradients can still overflow the weights (a learning rate far too large)
+            self._restore(phase, "non-finite weights")
+
+    def _save_good_state(self):
+        self._good_state = {key: value.detach().clone() for key, value in self.module.state_dict().items()}
+
+    def _load_good_state(self):
+        if self._good_state is not None:
+            self.module.load_state_dict(self._good_state)
+
+    def _restore(self, phase, reason):
+        self.restores += 1
+        if self.restores > self.max_restores:
+            raise TrainingDivergedError(
+                f"Training diverged in phase {phase!r}: {reason} persisted after {self.max_restores} restores "
+                "of the last good weights, each at half the learning rate. Scale the data (e.g. "
+                "StandardScaler) or lower the learning rate.")
+        self._load_good_state()
+        self.optimizer.state = defaultdict(dict)  # moments computed from the bad steps
+        self.learning_rate_scale *= 0.5
+        self.history.append({"epoch": self.step / self.batches.steps_per_epoch, "phase": phase,
+                             "event": "restored", "reason": reason,
+                             "learning_rate_scale": self.learning_rate_scale})
+        warnings.warn(f"Training in {phase} hit {reason}; restored the last good weights and halved the "
+                      f"learning rate (restore {self.restores} of at most {self.max_restores}).",
+                      RuntimeWarning, stacklevel=4)
 
     def _record(self, phase, sums, seen, skipped, learning_rate, started):
         entry = {"epoch": self.step / self.batches.steps_per_epoch, "phase": phase, "steps": seen + skipped}
         entry.update({key: float(value) / max(seen, 1) for key, value in sums.items()})
         entry.update(learning_rate=learning_rate, nonfinite_steps=skipped, seconds=time.perf_counter() - started)
         self.history.append(entry)
+        self.last_entry = entry
         self.nonfinite_steps += skipped
         if skipped:
-            warnings.warn(f"{skipped} training step(s) in {phase} had a non-finite loss and were skipped.",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(f"{skipped} training step(s) in {phase} had a non-finite loss or gradient and were "
+                          "skipped.", RuntimeWarning, stacklevel=4)
         if self.verbose >= 2:
             losses = " ".join(f"{key}={value:.4g}" for key, value in entry.items()
                               if key not in ("epoch", "phase", "steps", "seconds", "learning_rate",
