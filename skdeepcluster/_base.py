@@ -1,6 +1,8 @@
 """The shared scikit-learn face of every skdeepcluster estimator."""
 
+import contextlib
 import copy
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -12,6 +14,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._engine import resolve_device
 
 FLOAT_DTYPES = (np.float64, np.float32)
+# Bounds of parameter constraints beyond which float32 training overflows or divides by ~0
+# (a step of 1e300, a distance divided by (1e-300)^2) instead of failing with a clear message.
+MAX_LEARNING_RATE = 1e6
+MIN_SCALE, MAX_SCALE = 1e-6, 1e6
 
 
 class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
@@ -52,9 +58,57 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}.")
         return X
 
+    def _finite_output(self, output, X):
+        """``output`` unchanged, or a ValueError if the network overflowed on X."""
+        if np.isfinite(output).all():
+            return output
+        rows = np.flatnonzero(~np.isfinite(output.reshape(len(output), -1)).all(axis=1))
+        raise ValueError(f"{type(self).__name__} produced non-finite outputs for {len(rows)} sample(s) (first: row "
+                         f"{rows[0]}): their values are far outside the range of the training data, beyond "
+                         "what the network can compute in floating point. Scale X as the training data was.")
+
     def _validate_inference_data(self, X):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=list(FLOAT_DTYPES))
+
+    # ---- fit transactions, interrupts, warm starts ---------------------------------------------
+
+    @contextlib.contextmanager
+    def _unchanged_on_failure(self):
+        """Leave the estimator exactly as it was if the block raises (even KeyboardInterrupt).
+
+        ``fit`` assigns fitted attributes only at its end, but validation (``n_features_in_``)
+        comes first: without this, a refit that fails half-way would leave a mix of two models.
+        Fitted objects are replaced, never modified in place, so a shallow copy suffices.
+        """
+        saved = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _warm_start_module(self, architecture):
+        """A trainable float32 copy of the fitted network, or None for a fresh start.
+
+        ``architecture`` (what shapes the network, recorded at fit time) must match: a model
+        cannot continue with other layer sizes or another number of clusters.
+        """
+        if not (self.warm_start and hasattr(self, "module_")):
+            return None
+        fitted = getattr(self, "_progress", {}).get("architecture")
+        if fitted != architecture:
+            changed = sorted(key for key in architecture if fitted is None or fitted.get(key) != architecture[key])
+            raise ValueError(f"warm_start=True cannot continue the fitted model: {', '.join(changed)} changed "
+                             "since it was fitted. Restore them or set warm_start=False to train a new model.")
+        return copy.deepcopy(self.module_).float()
+
+    def _warn_if_interrupted(self, loop):
+        if loop.interrupted:
+            warnings.warn(f"{type(self).__name__}.fit was interrupted after {loop.step} training steps; the "
+                          "estimator holds the model reached so far. Call fit again with warm_start=True to "
+                          "continue training.", UserWarning, stacklevel=5)
 
     # ---- devices and pickling ------------------------------------------------------------------
 
@@ -71,9 +125,13 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self._move_to_fitted_device()
+
+    def _move_to_fitted_device(self):
+        """After unpickling or ``load``: back to the CUDA ``device_`` if this machine has CUDA, else the CPU."""
         fitted_device = getattr(self, "device_", "cpu")
         if not (fitted_device.startswith("cuda") and torch.cuda.is_available()):
-            return  # stays on the CPU, where __getstate__ put it
+            return  # stays on the CPU, where __getstate__ and load put it
         try:
             target = resolve_device(fitted_device)
         except ValueError:  # e.g. trained on cuda:1, loaded on a one-GPU machine
@@ -81,3 +139,35 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         for name in self._torch_attributes:
             if isinstance(getattr(self, name, None), torch.nn.Module):
                 getattr(self, name).to(target)
+
+    # ---- safe persistence ----------------------------------------------------------------------
+
+    def save(self, path):
+        """Save the fitted estimator to a file that :func:`skdeepcluster.load` reads without unpickling code.
+
+        The file is a zip archive holding the parameters and fitted attributes as JSON and the
+        arrays and network weights as tensors, which ``load`` reads with
+        ``torch.load(weights_only=True)``. Unlike a pickle, loading it cannot run code, so a
+        model file can be shared with, or received from, people you do not fully trust.
+        Weights are stored on the CPU whatever the training device. The file is written to a
+        temporary file in the same folder and then renamed, so an interrupted save never
+        leaves a partial file at ``path``. The optimiser state is not saved.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file; an existing file is replaced. Any extension works, for
+            instance ``.skdc``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``random_state`` is a ``RandomState`` instance (set an int or None first).
+        TypeError
+            If a fitted attribute holds a value the format cannot store.
+        """
+        from ._persistence import save_estimator
+
+        save_estimator(self, path)

@@ -19,11 +19,14 @@ IGNORED_FOR_METHODS = {"EX01", "SA01"}
 def _public_objects():
     for name in skdeepcluster.__all__:
         obj = getattr(skdeepcluster, name)
+        if inspect.isfunction(obj):
+            yield f"skdeepcluster.{name}", False
         if not inspect.isclass(obj):
             continue
         yield f"skdeepcluster.{name}", False
         for method_name, method in inspect.getmembers(obj, inspect.isfunction):
-            if method_name.startswith("_") or method.__qualname__.split(".")[0] != name:
+            # Methods skdeepcluster defines, on the class or on a shared base (save), not scikit-learn's.
+            if method_name.startswith("_") or not method.__module__.startswith("skdeepcluster."):
                 continue
             yield f"skdeepcluster.{name}.{method_name}", True
     for module in (datasets, metrics):
