@@ -2,16 +2,18 @@
 
 import math
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import _BaseDeepClustering
+from .._base import MAX_LEARNING_RATE, _BaseDeepClustering
 from .._engine import (
     BatchStream,
     TrainingLoop,
@@ -30,6 +32,10 @@ _RECONSTRUCTION_LOSSES = {
     "gaussian": (_losses.gaussian_reconstruction_loss, _losses.gaussian_log_likelihood),
     "bernoulli": (_losses.bernoulli_reconstruction_loss, _losses.bernoulli_log_likelihood),
 }
+
+
+# Float32 training squares the data in the Gaussian likelihood: (1e16)^2 * 1e6 features < 3.4e38.
+_LARGEST_GAUSSIAN_INPUT = 1e16
 
 
 class S3VDCClustering(_BaseDeepClustering):
@@ -97,6 +103,16 @@ class S3VDCClustering(_BaseDeepClustering):
         Mini-batch size L for training and inference.
     n_score_samples : int, default=64
         Importance samples per data point in ``score_samples``.
+    tol : float, default=1e-2
+        Convergence check (the schedule itself always runs in full): ``converged_`` is true
+        when fewer than ``tol`` of the samples that initialised the prior changed cluster
+        during the last annealing period; otherwise ``fit`` warns with a
+        :class:`~sklearn.exceptions.ConvergenceWarning`. ``0`` disables the check.
+    warm_start : bool, default=False
+        Continue from the fitted model instead of starting anew: an interrupted fit resumes its
+        schedule where it stopped; a finished one runs ``n_periods`` more annealing periods
+        at ``min_learning_rate``. The architecture parameters and ``n_features_in_`` must be
+        unchanged.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     random_state : int, RandomState instance or None, default=None
@@ -120,11 +136,17 @@ class S3VDCClustering(_BaseDeepClustering):
     module_ : torch.nn.Module
         The trained network, kept in float64 for inference.
     n_iter_ : int
-        Epochs of training run (fractional epochs rounded up).
+        Epochs of training run (fractional epochs rounded up), warm starts included.
+    converged_ : bool
+        Whether the share of samples that changed cluster in the last annealing period was
+        below ``tol``.
     history_ : list of dict
         One entry per epoch (and per phase end) with the phase, the mean losses, beta, the
-        learning rate, the number of skipped non-finite steps and the seconds taken, plus one
-        ``"gmm_init"`` entry with the samples used and the seconds the initialisation took.
+        learning rate, the number of skipped non-finite steps and the seconds taken (the entry
+        closing an annealing period adds ``label_change``), one ``"gmm_init"`` entry with the
+        samples used and the seconds the initialisation took, and an ``"event"`` entry for every
+        restore of the last good weights (``"restored"``) and for an interrupt
+        (``"interrupted"``).
     device_ : str
         Device the model was trained on.
     n_features_in_ : int
@@ -187,9 +209,11 @@ class S3VDCClustering(_BaseDeepClustering):
         "anneal_power": [Interval(Real, 0, None, closed="neither")],
         "gmm_init_samples": [Interval(Integral, 1, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "min_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
+        "min_learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
         "n_score_samples": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -215,6 +239,8 @@ class S3VDCClustering(_BaseDeepClustering):
         min_learning_rate=1e-6,
         batch_size=128,
         n_score_samples=64,
+        tol=1e-2,
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -239,6 +265,8 @@ class S3VDCClustering(_BaseDeepClustering):
         self.min_learning_rate = min_learning_rate
         self.batch_size = batch_size
         self.n_score_samples = n_score_samples
+        self.tol = tol
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -256,6 +284,12 @@ class S3VDCClustering(_BaseDeepClustering):
             if math.prod(shape) != X.shape[1]:
                 raise ValueError(f"input_shape={shape} holds {math.prod(shape)} values per image but X has "
                                  f"{X.shape[1]} features.")
+        # max |x| from two reductions: np.abs(X) would copy all of X (a memmap, say) into memory.
+        largest = max(abs(float(X.max())), abs(float(X.min()))) if X.size else 0.0
+        if self.reconstruction == "gaussian" and largest > _LARGEST_GAUSSIAN_INPUT:
+            raise ValueError(f"X has values up to {largest:.3g} in absolute value: S3VDC trains in float32, where "
+                             "the squared reconstruction errors of such values overflow. Scale X first (e.g. "
+                             "StandardScaler or MinMaxScaler).")
         if self.reconstruction == "bernoulli" and (X.min() < 0 or X.max() > 1):
             raise ValueError("reconstruction='bernoulli' needs X in [0, 1]; got values in "
                              f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) or use "
@@ -264,6 +298,11 @@ class S3VDCClustering(_BaseDeepClustering):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the variational mixture on X.
+
+        A fit that raises leaves the estimator as it was. Interrupted with Ctrl-C
+        (``KeyboardInterrupt``) during training, ``fit`` returns the model reached so far
+        (the prior initialised from the current embeddings if the interrupt came during the
+        warm-up) with a ``UserWarning``; ``warm_start=True`` then continues from there.
 
         Parameters
         ----------
@@ -277,39 +316,111 @@ class S3VDCClustering(_BaseDeepClustering):
         self : S3VDCClustering
             The fitted estimator.
         """
+        with self._unchanged_on_failure():
+            return self._fit(X)
+
+    def _architecture(self, n_features):
+        return {"n_features": int(n_features), "n_clusters": int(self.n_clusters),
+                "latent_dim": int(self.latent_dim), "encoder": self.encoder,
+                "hidden_dims": [int(width) for width in self.hidden_dims],
+                "input_shape": None if self.input_shape is None else [int(size) for size in self.input_shape],
+                "activation": self.activation, "reconstruction": self.reconstruction}
+
+    def _fit(self, X):
         X = self._validate_training_data(X)
         self._check_params_vs_input(X)
         device = resolve_device(self.device)
+        architecture = self._architecture(X.shape[1])
+        module = self._warm_start_module(architecture)
+        progress = {"steps": 0, "prior_initialized": False}
+        if module is not None:
+            progress.update(self._progress)
         seed = derive_seed(self.random_state)
-        rng = np.random.RandomState(seed)
-        history = []
-        with seeded_torch(seed, device):
-            module = build_network(self.encoder, X.shape[1], self.latent_dim, self.n_clusters,
-                                   self.hidden_dims, self.input_shape, self.activation).to(device)
+        start_step = progress["steps"]
+        # A continued fit draws new batches and noise: the same seed would replay the first run's.
+        rng = np.random.RandomState([seed, start_step] if start_step else seed)
+        torch_seed = int(rng.randint(np.iinfo(np.int32).max)) if start_step else seed
+        history = list(self.history_) if start_step else []
+        with seeded_torch(torch_seed, device):
+            if module is None:
+                module = build_network(self.encoder, X.shape[1], self.latent_dim, self.n_clusters,
+                                       self.hidden_dims, self.input_shape, self.activation)
+            module = module.to(device)
             batches = BatchStream(X, self.batch_size, rng, device)
             schedule = S3VDCSchedule.from_epochs(batches.steps_per_epoch, self.warmup_epochs,
                                                  self.anneal_epochs, self.static_epochs, self.n_periods,
                                                  self.gamma, self.anneal_power)
+            # A finished fit continues with n_periods more periods, at the floor learning rate.
+            end_step = (schedule.total_steps if start_step < schedule.total_steps
+                        else start_step + schedule.clustering_steps)
             optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
             loop = TrainingLoop(module, optimizer, batches,
                                 exponential_decay_to_floor(self.learning_rate, self.min_learning_rate,
                                                            schedule.total_steps),
-                                schedule.total_steps, self.verbose, history, description="S3VDC")
+                                end_step, self.verbose, history, description="S3VDC", start_step=start_step)
+            label_changes = []
             try:
-                loop.run(schedule.warmup_steps, self._warmup_loss(module), phase="warmup")
-                self._initialize_prior(module, X, rng, device, history)
-                loop.run(schedule.clustering_steps, self._clustering_loss(module, schedule), phase="clustering")
+                loop.run(schedule.warmup_steps - loop.step, self._warmup_loss(module), phase="warmup")
+                if not progress["prior_initialized"] or loop.interrupted:
+                    rows = self._initialize_prior(module, X, rng, device, history)
+                    # The prior of an interrupted warm-up only makes the model usable: a continued
+                    # fit initialises it again once the warm-up is complete.
+                    progress["prior_initialized"] = not loop.interrupted
+                else:
+                    rows = np.sort(rng.choice(X.shape[0], size=self._n_prior_samples(X), replace=False))
+                label_changes = self._train_periods(loop, module, schedule, X[rows], end_step, device)
             finally:
                 loop.close()
         # Inference runs in float64: per-sample outputs then do not depend on the batch size.
         self.module_ = module.double().eval()
         self.device_ = str(device)
         self.history_ = history
-        self.n_iter_ = math.ceil(schedule.total_steps / batches.steps_per_epoch)
+        self.n_iter_ = math.ceil(loop.step / batches.steps_per_epoch)
+        self.converged_ = bool(label_changes) and label_changes[-1] < self.tol
+        self._progress = {**progress, "steps": int(loop.step), "architecture": architecture}
         self._score_seed = int(rng.randint(np.iinfo(np.int32).max))
         self._set_mixture_attributes()
         self.labels_ = self._predict_responsibilities(X).argmax(axis=1)
+        self._warn_if_interrupted(loop)
+        if label_changes and not self.converged_ and self.tol > 0 and not loop.interrupted:
+            warnings.warn(f"S3VDCClustering: {label_changes[-1]:.2%} of the checked samples changed cluster "
+                          f"during the last annealing period, more than tol={self.tol}. Increase n_periods, or "
+                          "continue training with warm_start=True.", ConvergenceWarning, stacklevel=4)
         return self
+
+    def _train_periods(self, loop, module, schedule, check_rows, end_step, device):
+        """The clustering phase, period by period; the fraction of labels that changed in each.
+
+        Labels are those of the samples that initialised the prior, compared with the labels
+        they had when the period began: the stopping rule of the LoSTer paper, used here only
+        to report ``converged_``, since S3VDC's schedule has a fixed length.
+        """
+        loss_fn = self._clustering_loss(module, schedule)
+        labels = self._labels_of(module, check_rows, device)
+        changes = []
+        while loop.step < end_step and not loop.interrupted:
+            period_step = (loop.step - schedule.warmup_steps) % schedule.period_steps
+            loop.run(min(schedule.period_steps - period_step, end_step - loop.step), loss_fn, phase="clustering")
+            if loop.interrupted:
+                break
+            new_labels = self._labels_of(module, check_rows, device)
+            changes.append(float(np.mean(new_labels != labels)))
+            loop.last_entry["label_change"] = changes[-1]
+            labels = new_labels
+        return changes
+
+    def _labels_of(self, module, X, device):
+        module.eval()
+
+        def posterior(batch):
+            z_mean = module.encode(batch)[0]
+            return _losses.posterior_responsibilities(z_mean, module.log_weights, module.means, module.log_vars)
+
+        return map_batches(posterior, X, self.batch_size, device, dtype=torch.float32).argmax(axis=1)
+
+    def _n_prior_samples(self, X):
+        # GaussianMixture needs at least 2 samples and one per component.
+        return min(X.shape[0], max(self.gmm_init_samples, self.n_clusters, 2))
 
     def _noisy(self, batch):
         return batch + self.noise_std * torch.randn_like(batch) if self.noise_std else batch
@@ -354,16 +465,22 @@ class S3VDCClustering(_BaseDeepClustering):
         sigma^2 <- GMM variances, pi stays uniform.
         """
         started = time.perf_counter()
-        n_init = min(X.shape[0], max(self.gmm_init_samples, self.n_clusters))
+        n_init = self._n_prior_samples(X)
         rows = np.sort(rng.choice(X.shape[0], size=n_init, replace=False))
+        module.eval()
         embeddings = map_batches(lambda batch: module.encode(self._noisy(batch))[0], X[rows],
                                  self.batch_size, device, dtype=torch.float32).astype(np.float64)
+        if not np.isfinite(embeddings).all():
+            raise ValueError("The warm-up produced non-finite embeddings, so the mixture prior cannot be "
+                             "initialised: the data's scale or the learning rate is too large for the network. "
+                             "Scale X (e.g. StandardScaler) or lower learning_rate.")
         means, variances, _ = fit_mixture_prior(embeddings, self.n_clusters,
                                                 kmeans_seed=rng.randint(np.iinfo(np.int32).max),
                                                 mixture_seed=rng.randint(np.iinfo(np.int32).max))
         module.set_prior(np.full(self.n_clusters, 1.0 / self.n_clusters), means, variances)
         history.append({"epoch": None, "phase": "gmm_init", "samples": int(n_init),
                         "seconds": time.perf_counter() - started})
+        return rows
 
     def _set_mixture_attributes(self):
         module = self.module_
@@ -382,7 +499,7 @@ class S3VDCClustering(_BaseDeepClustering):
             z_mean = module.encode(batch)[0]
             return _losses.posterior_responsibilities(z_mean, module.log_weights, module.means, module.log_vars)
 
-        return map_batches(posterior, X, self.batch_size, self._module_device())
+        return self._finite_output(map_batches(posterior, X, self.batch_size, self._module_device()), X)
 
     def predict(self, X):
         """Predict the cluster of each sample: argmax_c [ln pi_c + ln N(z | mu_c, sigma_c^2)].
@@ -432,7 +549,7 @@ class S3VDCClustering(_BaseDeepClustering):
         X = self._validate_inference_data(X)
         module = self.module_
         embedding = map_batches(lambda batch: module.encode(batch)[0], X, self.batch_size, self._module_device())
-        return embedding.astype(X.dtype, copy=False)
+        return self._finite_output(embedding, X).astype(X.dtype, copy=False)
 
     def score_samples(self, X):
         """Importance-sampling estimate of ln p(x) for each sample.
@@ -472,7 +589,7 @@ class S3VDCClustering(_BaseDeepClustering):
             return _losses.importance_weighted_log_likelihood(
                 log_px_z.reshape(-1, n_draws) + log_prior.reshape(-1, n_draws) - log_q)
 
-        return map_batches(importance_estimate, X, max(1, self.batch_size // 4), device)
+        return self._finite_output(map_batches(importance_estimate, X, max(1, self.batch_size // 4), device), X)
 
     def score(self, X, y=None):
         """Mean estimated log-likelihood ln p(x) of X (higher is better).
