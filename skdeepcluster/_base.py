@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import InvalidParameterError, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._engine import resolve_device
@@ -57,6 +57,21 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         if X.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}.")
         return X
+
+    def _validate_params(self):
+        """scikit-learn's parameter validation, plus: no bool where an integer is expected.
+
+        ``Interval(Integral, ...)`` admits ``True`` (bool is an int in Python), which would
+        silently mean 1 or fail deep inside torch.
+        """
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name, None)
+            integer_only = all(isinstance(c, Interval) and c.type is Integral for c in constraints
+                               if c is not None)
+            if isinstance(value, (bool, np.bool_)) and integer_only:
+                raise InvalidParameterError(f"The {name!r} parameter of {type(self).__name__} must be an int, not "
+                                            f"a bool; got {value!r}.")
 
     def _finite_output(self, output, X):
         """``output`` unchanged, or a ValueError if the network overflowed on X."""

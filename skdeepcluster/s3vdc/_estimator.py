@@ -20,7 +20,7 @@ from .._engine import (
     derive_seed,
     exponential_decay_to_floor,
     map_batches,
-    resolve_device,
+    resolve_distributed,
     seeded_torch,
 )
 from . import _losses
@@ -115,6 +115,16 @@ class S3VDCClustering(_BaseDeepClustering):
         unchanged.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    distributed : "auto" or bool, default="auto"
+        Data-parallel training over the processes of a ``torch.distributed`` launch (e.g.
+        ``torchrun --nproc_per_node=2 script.py``): every process calls ``fit`` with the same X
+        and ``random_state`` and computes the gradients of its share of each mini-batch, which
+        are averaged over the processes; the GMM initialisation, the label-change check and
+        ``labels_`` are computed over all of them, and every process ends with the same fitted
+        model. ``"auto"``: on when the script runs under torchrun with more than one process
+        (or a process group is initialised); then ``"auto"``/``"cuda"`` devices mean the GPU
+        ``LOCAL_RANK``. ``True``: the same, but a ``ValueError`` outside such a launch.
+        ``False``: every process fits on its own. See the "Scaling out" guide.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch order, noise and the GMM initialisation. The same
         int gives the same labels on the CPU. Global random generators are left untouched.
@@ -214,6 +224,7 @@ class S3VDCClustering(_BaseDeepClustering):
         "n_score_samples": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "warm_start": ["boolean"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(
@@ -242,6 +253,7 @@ class S3VDCClustering(_BaseDeepClustering):
         tol=1e-2,
         warm_start=False,
         device="auto",
+        distributed="auto",
         random_state=None,
         verbose=0,
     ):
@@ -268,13 +280,15 @@ class S3VDCClustering(_BaseDeepClustering):
         self.tol = tol
         self.warm_start = warm_start
         self.device = device
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 
     # ---- fit ----------------------------------------------------------------------------------
 
     def _check_params_vs_input(self, X):
-        if not all(isinstance(width, Integral) and width >= 1 for width in self.hidden_dims):
+        if not all(isinstance(width, Integral) and not isinstance(width, bool) and width >= 1
+                   for width in self.hidden_dims):
             raise ValueError(f"hidden_dims must be a tuple of positive ints; got {self.hidden_dims!r}.")
         if self.encoder == "conv":
             shape = self.input_shape
@@ -329,7 +343,7 @@ class S3VDCClustering(_BaseDeepClustering):
     def _fit(self, X):
         X = self._validate_training_data(X)
         self._check_params_vs_input(X)
-        device = resolve_device(self.device)
+        group, device = resolve_distributed(self.distributed, self.device)
         architecture = self._architecture(X.shape[1])
         module = self._warm_start_module(architecture)
         progress = {"steps": 0, "prior_initialized": False}
@@ -346,7 +360,10 @@ class S3VDCClustering(_BaseDeepClustering):
                 module = build_network(self.encoder, X.shape[1], self.latent_dim, self.n_clusters,
                                        self.hidden_dims, self.input_shape, self.activation)
             module = module.to(device)
-            batches = BatchStream(X, self.batch_size, rng, device)
+            # Data-parallel: every rank starts from rank 0's weights, then draws its own noise.
+            group.broadcast_module(module)
+            group.reseed_torch(torch_seed, device)
+            batches = BatchStream(X, self.batch_size, rng, device, group=group)
             schedule = S3VDCSchedule.from_epochs(batches.steps_per_epoch, self.warmup_epochs,
                                                  self.anneal_epochs, self.static_epochs, self.n_periods,
                                                  self.gamma, self.anneal_power)
@@ -357,18 +374,21 @@ class S3VDCClustering(_BaseDeepClustering):
             loop = TrainingLoop(module, optimizer, batches,
                                 exponential_decay_to_floor(self.learning_rate, self.min_learning_rate,
                                                            schedule.total_steps),
-                                end_step, self.verbose, history, description="S3VDC", start_step=start_step)
+                                end_step, self.verbose, history, description="S3VDC", start_step=start_step,
+                                group=group)
             label_changes = []
             try:
                 loop.run(schedule.warmup_steps - loop.step, self._warmup_loss(module), phase="warmup")
                 if not progress["prior_initialized"] or loop.interrupted:
-                    rows = self._initialize_prior(module, X, rng, device, history)
+                    rows = self._initialize_prior(module, X, rng, device, history, group)
                     # The prior of an interrupted warm-up only makes the model usable: a continued
                     # fit initialises it again once the warm-up is complete.
                     progress["prior_initialized"] = not loop.interrupted
                 else:
                     rows = np.sort(rng.choice(X.shape[0], size=self._n_prior_samples(X), replace=False))
-                label_changes = self._train_periods(loop, module, schedule, X[rows], end_step, device)
+                # Each rank checks the labels of its share of the rows.
+                label_changes = self._train_periods(loop, module, schedule, X[rows[group.shard(len(rows))]],
+                                                    end_step, device)
             finally:
                 loop.close()
         # Inference runs in float64: per-sample outputs then do not depend on the batch size.
@@ -380,7 +400,8 @@ class S3VDCClustering(_BaseDeepClustering):
         self._progress = {**progress, "steps": int(loop.step), "architecture": architecture}
         self._score_seed = int(rng.randint(np.iinfo(np.int32).max))
         self._set_mixture_attributes()
-        self.labels_ = self._predict_responsibilities(X).argmax(axis=1)
+        self.labels_ = group.map_shard(lambda share: self._predict_responsibilities(X[share]).argmax(axis=1),
+                                       X.shape[0])
         self._warn_if_interrupted(loop)
         if label_changes and not self.converged_ and self.tol > 0 and not loop.interrupted:
             warnings.warn(f"S3VDCClustering: {label_changes[-1]:.2%} of the checked samples changed cluster "
@@ -393,8 +414,11 @@ class S3VDCClustering(_BaseDeepClustering):
 
         Labels are those of the samples that initialised the prior, compared with the labels
         they had when the period began: the stopping rule of the LoSTer paper, used here only
-        to report ``converged_``, since S3VDC's schedule has a fixed length.
+        to report ``converged_``, since S3VDC's schedule has a fixed length. Data-parallel,
+        ``check_rows`` are this rank's share and the counts of changes are summed over ranks.
         """
+        group = loop.group
+        n_checked = int(group.sum(len(check_rows)))
         loss_fn = self._clustering_loss(module, schedule)
         labels = self._labels_of(module, check_rows, device)
         changes = []
@@ -404,7 +428,7 @@ class S3VDCClustering(_BaseDeepClustering):
             if loop.interrupted:
                 break
             new_labels = self._labels_of(module, check_rows, device)
-            changes.append(float(np.mean(new_labels != labels)))
+            changes.append(int(group.sum(int(np.count_nonzero(new_labels != labels)))) / n_checked)
             loop.last_entry["label_change"] = changes[-1]
             labels = new_labels
         return changes
@@ -457,19 +481,25 @@ class S3VDCClustering(_BaseDeepClustering):
 
         return loss_fn
 
-    def _initialize_prior(self, module, X, rng, device, history):
+    def _initialize_prior(self, module, X, rng, device, history, group):
         """Algorithm 1 line 4: fit the mixture prior on k x L encoded training samples.
 
         As in the authors' code: KMeans on the embeddings, then a diagonal GaussianMixture
         started from its centres (10^4 EM iterations at most); mu <- KMeans centres,
-        sigma^2 <- GMM variances, pi stays uniform.
+        sigma^2 <- GMM variances, pi stays uniform. Data-parallel, every rank draws the same
+        rows, encodes its share of them and gathers the others'; every rank fits the same
+        mixture, and rank 0's is broadcast so that the priors are identical bit for bit.
         """
         started = time.perf_counter()
         n_init = self._n_prior_samples(X)
         rows = np.sort(rng.choice(X.shape[0], size=n_init, replace=False))
         module.eval()
-        embeddings = map_batches(lambda batch: module.encode(self._noisy(batch))[0], X[rows],
-                                 self.batch_size, device, dtype=torch.float32).astype(np.float64)
+
+        def encode(share):
+            return map_batches(lambda batch: module.encode(self._noisy(batch))[0], X[rows[share]],
+                               self.batch_size, device, dtype=torch.float32)
+
+        embeddings = group.map_shard(encode, n_init).astype(np.float64)
         if not np.isfinite(embeddings).all():
             raise ValueError("The warm-up produced non-finite embeddings, so the mixture prior cannot be "
                              "initialised: the data's scale or the learning rate is too large for the network. "
@@ -477,6 +507,7 @@ class S3VDCClustering(_BaseDeepClustering):
         means, variances, _ = fit_mixture_prior(embeddings, self.n_clusters,
                                                 kmeans_seed=rng.randint(np.iinfo(np.int32).max),
                                                 mixture_seed=rng.randint(np.iinfo(np.int32).max))
+        means, variances = group.broadcast_array(means), group.broadcast_array(variances)
         module.set_prior(np.full(self.n_clusters, 1.0 / self.n_clusters), means, variances)
         history.append({"epoch": None, "phase": "gmm_init", "samples": int(n_init),
                         "seconds": time.perf_counter() - started})
@@ -549,7 +580,8 @@ class S3VDCClustering(_BaseDeepClustering):
         X = self._validate_inference_data(X)
         module = self.module_
         embedding = map_batches(lambda batch: module.encode(batch)[0], X, self.batch_size, self._module_device())
-        return self._finite_output(embedding, X).astype(X.dtype, copy=False)
+        # Checked after the cast: a finite float64 value can still overflow float32.
+        return self._finite_output(embedding.astype(X.dtype, copy=False), X)
 
     def score_samples(self, X):
         """Importance-sampling estimate of ln p(x) for each sample.
