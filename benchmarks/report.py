@@ -239,6 +239,68 @@ def loster_scaling_table(default, huge_pages=None):
     return _list_table(header, rows)
 
 
+def memory_table(result):
+    """Peak anonymous memory of fit, predict and transform on float32 memmaps (``bench_memory.py``)."""
+    rows = []
+    for row in result["rows"]:
+        mib = round(row["data_mib"])
+        size = f"{mib / 1024:g} GiB" if mib >= 1024 else f"{mib} MiB"
+        peaks = [f"{row['peak_mib'][op]:,.0f} MiB" if op in row["peak_mib"] else "not run"
+                 for op in ("fit", "predict", "transform")]
+        rows.append([size, f"{row['n_samples']:,}", row["estimator"], str(row["batch_size"]), *peaks])
+    header = ["data", "n_samples", "estimator", "batch_size", "fit", "predict", "transform"]
+    return _list_table(header, rows) + f"\nMachine: {result['machine']}.\n"
+
+
+def ddp_speedup_table(result):
+    """Training seconds per epoch, speed-up and quality of 1 and 2 processes (``bench_ddp.py speedup``)."""
+    names = {"s3vdc": "S3VDC, 20,000 x 784", "loster": "LoSTer, 2,000 x 1,024"}
+    rows = []
+    for estimator, runs in result["speedup"].items():
+        for run in runs["runs"]:
+            rows.append([names.get(estimator, estimator), f"{run['processes']} x {run['threads']}",
+                         f"{run['train_seconds_per_epoch']:.2f}", f"{run['speedup']:.2f}",
+                         f"{run['fit_seconds']:.1f}",
+                         f"{run['fit_cpu_seconds']:.1f}" if "fit_cpu_seconds" in run else "-",
+                         f"{run['cpu_speedup']:.2f}" if "cpu_speedup" in run else "-",
+                         f"{run['ari']:.3f}", f"{run['acc']:.3f}",
+                         f"{run['load_before']:.1f}",
+                         f"{run['allreduce_ms']:.1f} ms" if run.get("allreduce_ms") else "-"])
+    header = ["data", "processes x threads", "train s/epoch", "speed-up", "fit s", "fit CPU s (busiest process)",
+              "CPU-time speed-up", "ARI", "ACC",
+              "load average before", "one gradient all-reduce"]
+    return _list_table(header, rows) + f"\nMachine: {result['machine']}.\n"
+
+
+def ddp_paper_scale_table(result):
+    """Measured S3VDC step rates on a 1 M-row memmap and their extrapolation to 10 M rows."""
+    measured, plan = result["paper_scale"]["measured"], result["paper_scale"]["plan_10m"]
+    rows = [[str(row["batch_size"]), str(row["threads"]), f"{row['seconds_per_step'] * 1e3:.1f} ms",
+             f"{row['samples_per_second']:,.0f}", f"{row['seconds_per_epoch_measured_rows'] / 60:.1f} min",
+             f"{row['seconds_per_epoch_10m'] / 3600:.2f} h"] for row in measured["steps"]]
+    header = ["batch", "threads", "s/step (measured)", "samples/s", f"epoch of {measured['rows']:,}",
+              "epoch of 10 M (extrapolated)"]
+    lines = [_list_table(header, rows), "",
+             f"Measured on {measured['rows']:,} x {measured['features']} float32 rows read from an np.memmap: "
+             f"{measured['parameters']:,} parameters; GMM initialisation on {measured['gmm_init_samples']:,} "
+             f"samples {measured['gmm_init_seconds']:.1f} s; ``labels_`` inference "
+             f"{measured['inference_rows_per_second']:,.0f} rows/s; peak RSS {measured['peak_rss_mib']:,.0f} MiB.",
+             "", "Extrapolated to 10 M rows on this CPU:", ""]
+    threads = result["paper_scale"]["extrapolated"].get("batch128_threads", 1)
+    plan_rows = [[f"the paper's step budget (200,000 steps of 128), 1 process, {threads} thread(s)",
+                  f"{plan['paper_step_budget_hours_batch128']:.1f} h"]]
+    if "paper_step_budget_hours_2_processes" in plan:
+        plan_rows.append(["the same on 2 data-parallel processes of 1 thread",
+                          f"{plan['paper_step_budget_hours_2_processes']:.1f} h"])
+    plan_rows += [[f"the default schedule ({plan['default_schedule_epochs']} epochs), 1 process, {threads} thread(s)",
+                   f"{plan['default_schedule_hours_10m_batch128']:,.0f} h"],
+                  ["``labels_`` of 10 M rows at the end of fit", f"{plan['labels_inference_minutes_10m']:.0f} min"],
+                  ["memmap of 10 M x 60 float32", f"{plan['memmap_gib_10m']:.2f} GiB"],
+                  ["float64 responsibilities behind ``labels_``", f"{plan['responsibilities_mib_10m']:,.0f} MiB"]]
+    lines.append(_list_table(["10 M samples", "estimate"], plan_rows))
+    return "\n".join(lines) + f"\nMachine: {result['machine']}.\n"
+
+
 def _figure():
     import matplotlib
 
@@ -400,6 +462,12 @@ def write_report(results_dir=RESULTS_DIR, output_dir="."):
     if scaling:
         loster_scaling_figure(scaling, scaling_thp, output_dir / "loster_scaling.png")
         written.append(output_dir / "loster_scaling.png")
+    memory = _load(results_dir, "memory-cpu.json")
+    emit("memory.rst", memory_table(memory) if memory else _missing("memory-cpu.json"))
+    ddp = _load(results_dir, "ddp-cpu.json")
+    emit("ddp_speedup.rst", ddp_speedup_table(ddp) if ddp and "speedup" in ddp else _missing("ddp-cpu.json"))
+    emit("ddp_paper_scale.rst",
+         ddp_paper_scale_table(ddp) if ddp and "paper_scale" in ddp else _missing("ddp-cpu.json"))
     return written
 
 

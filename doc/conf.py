@@ -150,5 +150,5 @@ html_show_sourcelink = False
 html_sidebars = {
     page: []
     for page in ("index", "install", "quickstart", "s3vdc", "loster", "choosing_k", "time_series_input",
-                 "devices", "benchmarks", "api", "changelog", "generated/*")
+                 "devices", "persistence", "training", "scaling", "benchmarks", "api", "changelog", "generated/*")
 }

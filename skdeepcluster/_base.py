@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
-from sklearn.utils._param_validation import InvalidParameterError, Interval
+from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._engine import resolve_device
@@ -32,6 +32,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -67,8 +68,8 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         super()._validate_params()
         for name, constraints in self._parameter_constraints.items():
             value = getattr(self, name, None)
-            integer_only = all(isinstance(c, Interval) and c.type is Integral for c in constraints
-                               if c is not None)
+            integer_only = all((isinstance(c, Interval) and c.type is Integral) or c is Integral
+                               for c in constraints if c is not None)
             if isinstance(value, (bool, np.bool_)) and integer_only:
                 raise InvalidParameterError(f"The {name!r} parameter of {type(self).__name__} must be an int, not "
                                             f"a bool; got {value!r}.")

@@ -836,6 +836,8 @@ EXTRA_INVALID = [
       for name in CLASSES for device in ("cuda", "cuda:0", "cuda:7", "tpu", "", "mps", "CPU", "cpu ", "cuda:x")
       if not (device in ("cuda", "cuda:0") and torch.cuda.is_available())],
     *[(name, "n_clusters>n_samples", {"n_clusters": N_SAMPLES + 1}, "n_clusters") for name in CLASSES],
+    *[(name, f"n_jobs={value!r}", {"n_jobs": value}, "n_jobs") for name in CLASSES
+      for value in (0, 1.5, "2", True)],
 ]
 # Where a bug makes the generated case fail: (estimator, id) -> bug number. None open.
 INVALID_BUGS = {}

@@ -7,7 +7,7 @@ import pytest
 numpydoc_validate = pytest.importorskip("numpydoc.validate", reason="numpydoc is part of the test extras")
 
 import skdeepcluster  # noqa: E402
-from skdeepcluster import datasets, metrics  # noqa: E402
+from skdeepcluster import datasets, distributed, metrics  # noqa: E402
 
 # As sklearn/tests/test_docstrings.py: summary/extended-summary layout codes are not enforced,
 # and methods need no See Also / Examples / extended summary of their own. Every public class
@@ -29,7 +29,7 @@ def _public_objects():
             if method_name.startswith("_") or not method.__module__.startswith("skdeepcluster."):
                 continue
             yield f"skdeepcluster.{name}.{method_name}", True
-    for module in (datasets, metrics):
+    for module in (datasets, distributed, metrics):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if not name.startswith("_") and function.__module__ == module.__name__:
                 yield f"{module.__name__}.{name}", False

@@ -7,19 +7,25 @@ and moving torch state to the CPU for pickling.
 
 from ._batching import BatchStream, iter_slices, to_tensor
 from ._device import resolve_device
+from ._distributed import SINGLE_PROCESS, DataParallel, resolve_distributed
 from ._inference import map_batches
 from ._loop import TrainingDivergedError, TrainingLoop, exponential_decay_to_floor
-from ._random import derive_seed, seeded_torch
+from ._random import cpu_threads, derive_seed, resolve_cpu_threads, seeded_torch
 
 __all__ = [
     "BatchStream",
+    "DataParallel",
+    "SINGLE_PROCESS",
     "TrainingDivergedError",
     "TrainingLoop",
+    "cpu_threads",
     "derive_seed",
     "exponential_decay_to_floor",
     "iter_slices",
     "map_batches",
     "resolve_device",
+    "resolve_distributed",
+    "resolve_cpu_threads",
     "seeded_torch",
     "to_tensor",
 ]

@@ -39,10 +39,15 @@ class BatchStream:
     device : torch.device
     drop_last : bool
         Drop an incomplete final batch of each epoch (never when it would leave none).
+    group : DataParallel, default=None
+        Data-parallel training: every rank draws the same batches and reads only its share of
+        each; ``weight`` is that share's fraction of the batch (1 in a single process).
     """
 
-    def __init__(self, X, batch_size, rng, device, drop_last=False):
+    def __init__(self, X, batch_size, rng, device, drop_last=False, group=None):
         self.X = X
+        self.group = group
+        self.weight = 1.0
         self.batch_size = int(min(batch_size, X.shape[0]))
         self.rng = rng
         self.device = device
@@ -68,4 +73,6 @@ class BatchStream:
     def next_batch(self):
         """The next batch as a float32 tensor on the device."""
         indices = np.sort(self.next_indices())
+        if self.group is not None and self.group.enabled:
+            indices, self.weight = self.group.shard_batch(indices)
         return to_tensor(self.X[indices], self.device)

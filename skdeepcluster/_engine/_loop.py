@@ -8,6 +8,8 @@ from collections import defaultdict
 import torch
 from tqdm.auto import tqdm
 
+from ._distributed import SINGLE_PROCESS
+
 
 class TrainingDivergedError(FloatingPointError, ValueError):
     """Training kept producing non-finite losses or weights after every recovery attempt.
@@ -83,10 +85,19 @@ class TrainingLoop:
         Consecutive skipped steps that trigger a restore.
     max_restores : int
         Restores allowed before giving up.
+    group : DataParallel, default=None
+        Data-parallel training over several processes: after each backward pass the gradients,
+        the logged losses and the finiteness of every rank's loss are all-reduced in one buffer,
+        so every rank applies the same update and takes the same skip and restore decisions;
+        only rank 0 shows progress. A ``KeyboardInterrupt`` is re-raised there, since the other
+        ranks cannot be told to stop at the same step.
     """
 
     def __init__(self, module, optimizer, batches, learning_rate_at, total_steps, verbose=0,
-                 history=None, description="fit", start_step=0, patience=10, max_restores=4):
+                 history=None, description="fit", start_step=0, patience=10, max_restores=4, group=None):
+        self.group = SINGLE_PROCESS if group is None else group
+        if self.group.rank != 0:
+            verbose = 0
         self.module = module
         self.optimizer = optimizer
         self.batches = batches
@@ -142,6 +153,8 @@ class TrainingLoop:
                     self._end_epoch(phase, sums, seen, skipped, learning_rate, started)
                     sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
         except KeyboardInterrupt:
+            if self.group.enabled:
+                raise
             self.interrupted = True
             self.optimizer.zero_grad(set_to_none=True)
             if not _all_finite(list(self.module.parameters())):
@@ -157,6 +170,8 @@ class TrainingLoop:
 
     def _train_step(self, batch, loss_fn, sums):
         """One guarded step; False when it was skipped for a non-finite loss or gradient."""
+        if self.group.enabled:
+            return self._train_step_data_parallel(batch, loss_fn, sums)
         loss, logs = loss_fn(batch, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
@@ -168,6 +183,22 @@ class TrainingLoop:
         self.optimizer.step()
         for key, value in logs.items():
             sums[key] = sums.get(key, 0.0) + value.detach()
+        return True
+
+    def _train_step_data_parallel(self, batch, loss_fn, sums):
+        """:meth:`_train_step` on this rank's share of the batch, with gradients averaged over ranks."""
+        loss, logs = loss_fn(batch, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_finite = bool(torch.isfinite(loss))
+        if loss_finite:
+            loss.backward()
+        ok, logs = self.group.average_gradients(self.module.parameters(), self.batches.weight, loss_finite, logs)
+        if not ok:
+            self.optimizer.zero_grad(set_to_none=True)
+            return False
+        self.optimizer.step()
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + value
         return True
 
     def _end_epoch(self, phase, sums, seen, skipped, learning_rate, started):

@@ -61,7 +61,7 @@ def monotone_time_warp(series, rng, sigma=0.2, n_knots=4):
     return np.stack([np.interp(timestamps, positions, series[:, c]) for c in range(series.shape[1])], axis=1)
 
 
-def augment_series(series, lengths, rng, max_segments=4, warp_sigma=0.2, warp_knots=4):
+def augment_series(series, lengths, rng, max_segments=4, warp_sigma=0.2, warp_knots=4, segment_counts=None):
     """Apply the augmentation chain to every series of ``(n, T, d)`` data.
 
     Parameters
@@ -76,13 +76,19 @@ def augment_series(series, lengths, rng, max_segments=4, warp_sigma=0.2, warp_kn
         ``randint(1, 5)``; the paper's text says a rounded |N(0, 5)|).
     warp_sigma, warp_knots : float, int
         See :func:`monotone_time_warp`.
+    segment_counts : ndarray of shape (n_samples,), optional
+        Numbers of segments drawn by the caller, as ``rng.randint(1, max_segments + 1,
+        size=n_samples)`` would. The draws of the other steps are made series by series, in
+        order, so augmenting consecutive chunks of rows with the matching slices of counts
+        drawn at once for all rows gives the same result as one call on all rows.
 
     Returns
     -------
     augmented : ndarray, same shape and dtype as ``series``
     """
     augmented = series.copy()
-    segment_counts = rng.randint(1, max_segments + 1, size=series.shape[0])
+    if segment_counts is None:
+        segment_counts = rng.randint(1, max_segments + 1, size=series.shape[0])
     for row, (length, n_segments) in enumerate(zip(lengths, segment_counts)):
         view = flip_signs(series[row, :length], rng)
         view = permute_segments(view, n_segments, rng)

@@ -1,6 +1,7 @@
 """LoSTerClustering: concrete dense network clustering of long time series."""
 
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -8,11 +9,20 @@ import torch
 from sklearn import config_context
 from sklearn.base import _fit_context
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._base import FLOAT_DTYPES, _BaseDeepClustering
-from .._engine import BatchStream, TrainingLoop, derive_seed, map_batches, resolve_device, seeded_torch
+from .._base import FLOAT_DTYPES, MAX_LEARNING_RATE, MAX_SCALE, MIN_SCALE, _BaseDeepClustering
+from .._engine import (
+    BatchStream,
+    TrainingLoop,
+    derive_seed,
+    map_batches,
+    resolve_cpu_threads,
+    resolve_distributed,
+    seeded_torch,
+)
 from . import _losses
 from ._augment import augment_series
 from ._model import AUGMENTED, ORIGINAL, LoSTerNetwork
@@ -22,6 +32,7 @@ from ._series import (
     flatten,
     observed_lengths,
     resample_to_full_length,
+    row_chunks,
     z_normalize,
 )
 
@@ -63,7 +74,8 @@ class LoSTerClustering(_BaseDeepClustering):
         initialisation.
     tol : float, default=1e-3
         Joint training stops, from its second epoch on, when the fraction of samples whose
-        label changed in an epoch is below ``tol``. ``0`` always runs ``max_epochs``.
+        label changed in an epoch is below ``tol``. ``0`` always runs ``max_epochs``. When the
+        budget ends first, ``fit`` warns with a :class:`~sklearn.exceptions.ConvergenceWarning`.
     pretrain_learning_rate : float, default=1e-3
         Adam learning rate of pretraining.
     learning_rate : float, default=1e-2
@@ -113,10 +125,31 @@ class LoSTerClustering(_BaseDeepClustering):
         authors' code runs one; ten restarts cost little on the embedding and make the
         initial partition, which joint training mostly keeps, less of a draw with many
         clusters.
+    warm_start : bool, default=False
+        Continue from the fitted model instead of starting anew: an interrupted fit resumes
+        where it stopped (pretraining, then joint training with its temperature and learning
+        rate schedules); a finished one runs up to ``max_epochs`` more joint epochs, continuing
+        the schedules. The architecture parameters and the series' shape must be unchanged.
     batch_size : int, default=128
         Mini-batch size for training (incomplete last batches are dropped) and inference.
+    n_jobs : int, default=None
+        CPU threads for training: ``None`` means 1, ``-1`` all cores. With a fixed count the
+        same ``random_state`` gives bitwise identical results on any machine; more threads
+        are faster, but their results can differ in the last bits between thread counts
+        (see the user guide, "Reproducibility"). Inference uses the caller's thread settings.
+        Ignored on CUDA.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    distributed : "auto" or bool, default="auto"
+        Data-parallel training over the processes of a ``torch.distributed`` launch (e.g.
+        ``torchrun --nproc_per_node=2 script.py``): every process calls ``fit`` with the same X
+        and ``random_state`` and computes the gradients of its share of each mini-batch, which
+        are averaged over the processes; the k-means++ initialisation, the label-change
+        stopping rule and ``labels_`` are computed over all of them, and every process ends
+        with the same fitted model. ``"auto"``: on when the script runs under torchrun with
+        more than one process (or a process group is initialised); then ``"auto"``/``"cuda"``
+        devices mean the GPU ``LOCAL_RANK``. ``True``: the same, but a ``ValueError`` outside
+        such a launch. ``False``: every process fits on its own. See the "Scaling out" guide.
     random_state : int, RandomState instance or None, default=None
         Seeds the augmentation, weight initialisation, batch order, dropout, Gumbel noise
         and k-means. The same int gives the same labels on the CPU. Global random generators
@@ -134,14 +167,16 @@ class LoSTerClustering(_BaseDeepClustering):
         The trained network (both autoencoders and both centroid sets), kept in float64 for
         inference.
     n_iter_ : int
-        Epochs run: ``pretrain_epochs`` plus the joint epochs before stopping.
+        Epochs run: pretraining epochs plus the joint epochs before stopping, warm starts
+        included.
     converged_ : bool
-        Whether joint training stopped on ``tol`` before ``max_epochs``.
+        Whether joint training stopped on ``tol`` before its budget ended.
     history_ : list of dict
         One entry per epoch with the phase (``"pretrain"`` or ``"joint"``), the mean losses,
         the learning rate, the Gumbel temperature and fraction of changed labels (joint
         epochs), skipped non-finite steps and seconds, plus one ``"init"`` entry for the
-        k-means initialisation.
+        k-means initialisation, and an ``"event"`` entry for every restore of the last good
+        weights (``"restored"``) and for an interrupt (``"interrupted"``).
     device_ : str
         Device the model was trained on.
     n_features_in_ : int
@@ -198,24 +233,26 @@ class LoSTerClustering(_BaseDeepClustering):
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
-        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "pretrain_learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
+        "learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
         "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
         "learning_rate_decay_epochs": [Interval(Integral, 1, None, closed="left")],
-        "initial_temperature": [Interval(Real, 0, None, closed="neither")],
+        "initial_temperature": [Interval(Real, MIN_SCALE, MAX_SCALE, closed="both")],
         "temperature_decay": [Interval(Real, 0, 1, closed="right")],
-        "min_temperature": [Interval(Real, 0, None, closed="neither")],
-        "bandwidth": [Interval(Real, 0, None, closed="neither")],
+        "min_temperature": [Interval(Real, MIN_SCALE, MAX_SCALE, closed="both")],
+        "bandwidth": [Interval(Real, MIN_SCALE, MAX_SCALE, closed="both")],
         "kmeans_weight": [Interval(Real, 0, None, closed="left")],
         "contrastive_weight": [Interval(Real, 0, None, closed="left")],
-        "instance_temperature": [Interval(Real, 0, None, closed="neither")],
-        "cluster_temperature": [Interval(Real, 0, None, closed="neither")],
+        "instance_temperature": [Interval(Real, MIN_SCALE, MAX_SCALE, closed="both")],
+        "cluster_temperature": [Interval(Real, MIN_SCALE, MAX_SCALE, closed="both")],
         "max_segments": [Interval(Integral, 1, None, closed="left")],
         "warp_sigma": [Interval(Real, 0, None, closed="left")],
         "warp_knots": [Interval(Integral, 0, None, closed="left")],
         "normalize": ["boolean"],
         "variable_length": [StrOptions({"resample", "mask"})],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(
@@ -248,8 +285,11 @@ class LoSTerClustering(_BaseDeepClustering):
         normalize=True,
         variable_length="resample",
         n_init=10,
+        warm_start=False,
         batch_size=128,
+        n_jobs=None,
         device="auto",
+        distributed="auto",
         random_state=None,
         verbose=0,
     ):
@@ -280,8 +320,11 @@ class LoSTerClustering(_BaseDeepClustering):
         self.normalize = normalize
         self.variable_length = variable_length
         self.n_init = n_init
+        self.warm_start = warm_start
         self.batch_size = batch_size
+        self.n_jobs = n_jobs
         self.device = device
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 
@@ -319,6 +362,13 @@ class LoSTerClustering(_BaseDeepClustering):
         return series, lengths
 
     def _validate_inference_series(self, X):
+        """Check X's layout against the fitted one: (its float dtype, the series (n, T, d)).
+
+        An ndarray or ``np.memmap`` of float32/float64 is not copied (the finiteness scan of
+        ``check_array`` allocates nothing); the padding and lengths of the series are checked
+        batch by batch in :meth:`_prepared_rows`, so inference memory grows with
+        ``batch_size``, not with ``n_samples``.
+        """
         check_is_fitted(self)
         X_checked = check_array(X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan",
                                 input_name="X")
@@ -331,16 +381,30 @@ class LoSTerClustering(_BaseDeepClustering):
         if series.shape[2] != self.n_channels_in_:
             raise ValueError(f"X has {series.shape[2]} channel(s), but LoSTerClustering was fitted on "
                              f"{self.n_channels_in_} channel(s).")
-        validate_data(self, X, reset=False, dtype=list(FLOAT_DTYPES), allow_nd=True,
-                      ensure_all_finite="allow-nan")  # feature-name checks of DataFrames
-        prepared, _ = self._prepare(series, observed_lengths(series))
-        return X_checked.dtype, flatten(prepared)
+        validate_data(self, X, reset=False, skip_check_array=True)  # feature-name checks of DataFrames
+        return X_checked.dtype, series
+
+    def _prepared_rows(self, series, rows, lengths=None, channel_stats=None):
+        """The flattened float64 rows the network reads for ``series[rows]`` (a slice of rows).
+
+        Without their ``lengths`` the rows are checked first (padding, lengths; messages count
+        rows in all of ``series``). One batch at a time: ``map_batches``' ``prepare``.
+        """
+        batch = series[rows]
+        batch_lengths = observed_lengths(batch, first_row=rows.start) if lengths is None else lengths[rows]
+        prepared, _ = self._prepare(batch, batch_lengths, channel_stats)
+        return flatten(prepared)
 
     # ---- fit -----------------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train both autoencoders and the centroids on the series X.
+
+        A fit that raises leaves the estimator as it was. Interrupted with Ctrl-C
+        (``KeyboardInterrupt``) during training, ``fit`` returns the model reached so far
+        (centroids initialised from the current embeddings if the interrupt came during
+        pretraining) with a ``UserWarning``; ``warm_start=True`` then continues from there.
 
         Parameters
         ----------
@@ -354,47 +418,97 @@ class LoSTerClustering(_BaseDeepClustering):
         self : LoSTerClustering
             The fitted estimator.
         """
+        with self._unchanged_on_failure():
+            return self._fit(X)
+
+    def _fit(self, X):
         series, lengths = self._check_series(X)
         if series.shape[0] < max(2, self.n_clusters):
             raise ValueError(f"n_samples={series.shape[0]} should be >= max(2, n_clusters={self.n_clusters}).")
-        device = resolve_device(self.device)
-        seed = derive_seed(self.random_state)
-        rng = np.random.RandomState(seed)
+        group, device = resolve_distributed(self.distributed, self.device)
+        architecture = self._architecture(series.shape)
+        warm_network = self._warm_start_module(architecture)
+        progress = {"steps": 0, "pretrain_steps": 0, "joint_epochs": 0, "centroids_initialized": False,
+                    "finished": False}
+        if warm_network is not None:
+            progress.update(self._progress)
+        # Data-parallel: one seed for all ranks (random_state=None draws one per process), same data.
+        seed = group.broadcast_int(derive_seed(self.random_state))
+        group.check_same_data(series)
+        start_step = progress["steps"]
+        # A continued fit draws new batches and noise: the same seed would replay the first run's.
+        rng = np.random.RandomState([seed, start_step] if start_step else seed)
+        torch_seed = int(rng.randint(np.iinfo(np.int32).max)) if start_step else seed
         channel_stats = None if self.normalize else channel_statistics(series)
-        series, lengths = self._prepare(series, lengths, channel_stats)
-        augmented = augment_series(series, lengths, rng, self.max_segments, self.warp_sigma, self.warp_knots)
         # One array holds both views, so a batch of rows brings its augmented copies along;
-        # NaN padding (mask mode) travels with it and becomes the loss mask on the device.
-        views = np.stack([flatten(series), flatten(augmented)], axis=1).astype(np.float32)
-        del augmented
-        history = []
-        with seeded_torch(seed, device):
-            network = LoSTerNetwork(views.shape[2], self.n_clusters, self.latent_dim, self.hidden_dim,
-                                    self.n_encoder_blocks, self.n_decoder_blocks, self.dropout).to(device)
-            batches = BatchStream(views, self.batch_size, rng, device, drop_last=True)
+        # NaN padding (mask mode) travels with it and becomes the loss mask on the device. It is
+        # filled chunk by chunk of rows (prepared, augmented, cast to float32), so the peak is
+        # this array plus a few MiB, not several float64 copies of all series.
+        n_samples = series.shape[0]
+        views = np.empty((n_samples, 2, series.shape[1] * series.shape[2]), dtype=np.float32)
+        # The augmentation's draws in the order of one call on all rows: every segment count
+        # first, then series by series.
+        segment_counts = rng.randint(1, self.max_segments + 1, size=n_samples)
+        for chunk_rows in row_chunks(series):
+            prepared, prepared_lengths = self._prepare(series[chunk_rows], lengths[chunk_rows], channel_stats)
+            augmented = augment_series(prepared, prepared_lengths, rng, self.max_segments, self.warp_sigma,
+                                       self.warp_knots, segment_counts=segment_counts[chunk_rows])
+            views[chunk_rows, 0] = flatten(prepared)
+            views[chunk_rows, 1] = flatten(augmented)
+        del prepared, augmented
+        history = list(self.history_) if start_step else []
+        with seeded_torch(torch_seed, device, resolve_cpu_threads(self.n_jobs)):
+            network = warm_network
+            if network is None:
+                network = LoSTerNetwork(views.shape[2], self.n_clusters, self.latent_dim, self.hidden_dim,
+                                        self.n_encoder_blocks, self.n_decoder_blocks, self.dropout)
+            network = network.to(device)
+            # Data-parallel: every rank starts from rank 0's weights, then draws its own noise.
+            group.broadcast_module(network)
+            group.reseed_torch(torch_seed, device)
+            batches = BatchStream(views, self.batch_size, rng, device, drop_last=True, group=group)
             steps = batches.steps_per_epoch
-            pretrain_steps = self.pretrain_epochs * steps
+            pretrain_left = 0 if progress["centroids_initialized"] else max(
+                0, self.pretrain_epochs * steps - progress["pretrain_steps"])
+            first_epoch = progress["joint_epochs"]
+            # A finished fit continues with up to max_epochs more joint epochs.
+            joint_epochs = self.max_epochs if progress["finished"] else max(0, self.max_epochs - first_epoch)
             # fused: one kernel for the whole update; the per-tensor Adam took a third of a CPU step.
             optimizer = torch.optim.Adam(network.autoencoder_parameters(), lr=self.pretrain_learning_rate,
                                          fused=True)
-            loop = TrainingLoop(network, optimizer, batches, self._learning_rate_schedule(pretrain_steps, steps),
-                                pretrain_steps + self.max_epochs * steps, self.verbose, history,
-                                description="LoSTer")
+            loop = TrainingLoop(network, optimizer, batches, lambda step: self.pretrain_learning_rate,
+                                start_step + pretrain_left + joint_epochs * steps, self.verbose, history,
+                                description="LoSTer", start_step=start_step, group=group)
+            converged, epochs_run = False, 0
+            # The labels of the stopping rule: data-parallel, each rank those of its share of the series.
+            share = group.shard(series.shape[0])
             try:
-                loop.run(pretrain_steps, self._pretrain_loss(network), phase="pretrain")
-                labels = self._initialize_centroids(network, views, rng, device, history)
+                progress["pretrain_steps"] += loop.run(pretrain_left, self._pretrain_loss(network), phase="pretrain")
+                if progress["centroids_initialized"] and not loop.interrupted:
+                    labels = self._nearest_centroids(network, views[share, 0], device, torch.float32)
+                else:
+                    labels = self._initialize_centroids(network, views, rng, device, history, group)[share]
+                    # Centroids of an interrupted pretraining only make the model usable: a continued
+                    # fit initialises them again once pretraining is complete.
+                    progress["centroids_initialized"] = not loop.interrupted
                 # Joint training: plain SGD on networks and centroids (spec section 6, step 6).
                 loop.optimizer = torch.optim.SGD(network.parameters(), lr=self.learning_rate)
-                epochs_run, converged = 0, False
-                for epoch in range(self.max_epochs):
+                for epoch in range(first_epoch, first_epoch + joint_epochs):
                     temperature = _losses.gumbel_temperature(epoch, self.initial_temperature,
                                                              self.temperature_decay, self.min_temperature)
+                    # StepLR(step_size, gamma) of the authors' code, stepped once per joint epoch.
+                    learning_rate = self.learning_rate * self.learning_rate_decay ** (
+                        epoch // self.learning_rate_decay_epochs)
+                    loop.learning_rate_at = lambda step, rate=learning_rate: rate
                     loop.run(steps, self._joint_loss(network, temperature), phase="joint")
-                    new_labels = self._nearest_centroids(network, views[:, 0], device, torch.float32)
-                    changed = float(np.mean(new_labels != labels))
-                    history[-1].update(temperature=temperature, label_change=changed)
-                    labels, epochs_run = new_labels, epoch + 1
-                    if epoch >= 1 and changed < self.tol:
+                    if loop.interrupted:
+                        break
+                    new_labels = self._nearest_centroids(network, views[share, 0], device, torch.float32)
+                    changed = int(group.sum(int(np.count_nonzero(new_labels != labels)))) / series.shape[0]
+                    loop.last_entry.update(temperature=temperature, label_change=changed)
+                    labels, epochs_run = new_labels, epochs_run + 1
+                    # From the second epoch of each fit on: the first compares with the k-means init.
+                    if epochs_run >= 2 and changed < self.tol:
                         converged = True
                         break
             finally:
@@ -406,25 +520,32 @@ class LoSTerClustering(_BaseDeepClustering):
         self.module_ = network.double().eval()
         self.device_ = str(device)
         self.history_ = history
-        self.n_iter_ = self.pretrain_epochs + epochs_run
+        progress["joint_epochs"] += epochs_run
+        progress["finished"] = progress["centroids_initialized"] and not loop.interrupted
+        self._progress = {**progress, "steps": int(loop.step), "architecture": architecture}
+        self.n_iter_ = -(-progress["pretrain_steps"] // steps) + progress["joint_epochs"]
         self.converged_ = converged
         self._channel_stats = channel_stats
         # inverse_transform gives back the layout of the training input: 2-D, or 3-D with channels.
         self._two_dimensional_input = X_checked.ndim == 2
         self.cluster_centers_ = network.centroids.detach().cpu().numpy().copy()
         # The same float64 rows predict() would build from X: labels_ == predict(X).
-        self.labels_ = self._nearest_centroids(network, flatten(series), device, torch.float64)
+        # Data-parallel, each rank labels its share of the series and gathers the others'.
+        self.labels_ = group.map_shard(
+            lambda share: _closest(self._embed(network, series[share], device, torch.float64,
+                                               prepare=lambda X, rows: self._prepared_rows(X, rows, lengths[share])),
+                                   self.cluster_centers_)[0], series.shape[0])
+        self._warn_if_interrupted(loop)
+        if joint_epochs and not converged and self.tol > 0 and not loop.interrupted:
+            warnings.warn(f"LoSTerClustering: {changed:.2%} of the series changed cluster in the last joint epoch, "
+                          f"more than tol={self.tol}, after {joint_epochs} epoch(s). Increase max_epochs, or "
+                          "continue training with warm_start=True.", ConvergenceWarning, stacklevel=4)
         return self
 
-    def _learning_rate_schedule(self, pretrain_steps, steps_per_epoch):
-        def learning_rate_at(step):
-            if step < pretrain_steps:
-                return self.pretrain_learning_rate
-            epoch = (step - pretrain_steps) // steps_per_epoch
-            # StepLR(step_size, gamma) of the authors' code, stepped once per joint epoch.
-            return self.learning_rate * self.learning_rate_decay ** (epoch // self.learning_rate_decay_epochs)
-
-        return learning_rate_at
+    def _architecture(self, shape):
+        return {"n_timestamps": int(shape[1]), "n_channels": int(shape[2]), "n_clusters": int(self.n_clusters),
+                "latent_dim": int(self.latent_dim), "hidden_dim": int(self.hidden_dim),
+                "n_encoder_blocks": int(self.n_encoder_blocks), "n_decoder_blocks": int(self.n_decoder_blocks)}
 
     @staticmethod
     def _views(batch):
@@ -476,27 +597,40 @@ class LoSTerClustering(_BaseDeepClustering):
 
         return loss_fn
 
-    def _embed(self, network, X, device, dtype, view=ORIGINAL):
-        """One view's embeddings of flattened rows (NaN padding read as 0), batched, no grad."""
+    def _embed(self, network, X, device, dtype, view=ORIGINAL, prepare=None):
+        """One view's embeddings of flattened rows (NaN padding read as 0), batched, no grad.
+
+        ``prepare(X, rows)``, if given, builds each batch's flattened rows from ``X`` (raw series).
+        """
         network.eval()
         return map_batches(lambda batch: network.encode(torch.nan_to_num(batch, nan=0.0), view),
-                           X, self.batch_size, device, dtype=dtype)
+                           X, self.batch_size, device, dtype=dtype, prepare=prepare)
 
     def _nearest_centroids(self, network, X, device, dtype):
         centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
         return _closest(self._embed(network, X, device, dtype).astype(np.float64), centroids)[0]
 
-    def _initialize_centroids(self, network, views, rng, device, history):
-        """Spec section 6, step 5: k-means++ on each view's pretrained embedding of all samples."""
+    def _initialize_centroids(self, network, views, rng, device, history, group):
+        """Spec section 6, step 5: k-means++ on each view's pretrained embedding of all samples.
+
+        Data-parallel, each rank embeds its share of the series and gathers the others'; every
+        rank runs the same k-means, and rank 0's centroids and labels are broadcast so that they
+        are identical bit for bit.
+        """
         started = time.perf_counter()
         centroids, labels = [], None
         for view in (ORIGINAL, AUGMENTED):
-            embedding = self._embed(network, views[:, view], device, torch.float32, view)
+            embedding = group.map_shard(
+                lambda share, view=view: self._embed(network, views[share, view], device, torch.float32, view),
+                views.shape[0])
+            if not np.isfinite(embedding).all():
+                raise ValueError("Pretraining produced non-finite embeddings, so the centroids cannot be "
+                                 "initialised: lower pretrain_learning_rate (or scale the data if normalize=False).")
             with config_context(array_api_dispatch=False):
                 kmeans = KMeans(self.n_clusters, init="k-means++", n_init=self.n_init,
                                 random_state=rng.randint(np.iinfo(np.int32).max)).fit(embedding.astype(np.float64))
-            centroids.append(kmeans.cluster_centers_)
-            labels = kmeans.labels_ if labels is None else labels
+            centroids.append(group.broadcast_array(kmeans.cluster_centers_))
+            labels = group.broadcast_array(kmeans.labels_) if labels is None else labels
         network.set_centroids(*centroids)
         history.append({"epoch": None, "phase": "init", "seconds": time.perf_counter() - started})
         return labels
@@ -504,8 +638,27 @@ class LoSTerClustering(_BaseDeepClustering):
     # ---- inference -----------------------------------------------------------------------------
 
     def _embedding(self, X):
-        dtype, prepared = self._validate_inference_series(X)
-        return dtype, self._embed(self.module_, prepared, self._module_device(), torch.float64)
+        dtype, series = self._validate_inference_series(X)
+        return dtype, self._embed(self.module_, series, self._module_device(), torch.float64,
+                                  prepare=self._prepared_rows)
+
+    def _center_distances(self, X):
+        """Squared distances (n_samples, n_clusters) of X's embeddings to the centroids.
+
+        Batch by batch: only a batch's embeddings exist at a time, and since each row's
+        distances are its own sums (:func:`_squared_distances`), they equal those of ``fit``'s
+        ``labels_``, whatever the batches.
+        """
+        _, series = self._validate_inference_series(X)
+        module, centers = self.module_, self.cluster_centers_
+
+        def distances(batch):
+            embedding = module.encode(torch.nan_to_num(batch, nan=0.0), ORIGINAL).cpu().numpy()
+            return torch.from_numpy(_squared_distances(embedding, centers))
+
+        module.eval()
+        return self._finite_output(map_batches(distances, series, self.batch_size, self._module_device(),
+                                               prepare=self._prepared_rows), X)
 
     def predict(self, X):
         """Assign each series to the nearest centroid of its original-view embedding.
@@ -520,7 +673,7 @@ class LoSTerClustering(_BaseDeepClustering):
         labels : ndarray of shape (n_samples,)
             Cluster index of each series.
         """
-        return _closest(self._embedding(X)[1], self.cluster_centers_)[0]
+        return self._center_distances(X).argmin(axis=1)
 
     def predict_proba(self, X):
         """Soft assignments p(C_j | x) = softmax_j(-||z - mu_j||^2 / bandwidth^2).
@@ -535,8 +688,7 @@ class LoSTerClustering(_BaseDeepClustering):
         proba : ndarray of shape (n_samples, n_clusters)
             The RBF assignment probabilities the Gumbel-softmax samples from; rows sum to 1.
         """
-        _, embedding = self._embedding(X)
-        logits = -_squared_distances(embedding, self.cluster_centers_) / self.bandwidth**2
+        logits = -self._center_distances(X) / self.bandwidth**2
         logits -= logits.max(axis=1, keepdims=True)
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)
@@ -555,7 +707,8 @@ class LoSTerClustering(_BaseDeepClustering):
             Latent representation, in the dtype of X.
         """
         dtype, embedding = self._embedding(X)
-        return embedding.astype(dtype, copy=False)
+        # Checked after the cast: a finite float64 value can still overflow float32.
+        return self._finite_output(embedding.astype(dtype, copy=False), X)
 
     def inverse_transform(self, X):
         """Decode embeddings back to series with the original-view decoder.
@@ -595,7 +748,7 @@ class LoSTerClustering(_BaseDeepClustering):
             series = series * scale + mean
         if getattr(self, "_two_dimensional_input", self.n_channels_in_ == 1):
             series = series[:, :, 0]
-        return series.astype(embedding.dtype, copy=False)
+        return self._finite_output(series.astype(embedding.dtype, copy=False), X)
 
     def score(self, X, y=None):
         """Opposite of the k-means objective of X's embedding, like ``KMeans.score``.
@@ -612,12 +765,20 @@ class LoSTerClustering(_BaseDeepClustering):
         score : float
             ``-sum_i min_j ||z_i - mu_j||^2`` (higher is better).
         """
-        return -float(_closest(self._embedding(X)[1], self.cluster_centers_)[1].sum())
+        return -float(self._center_distances(X).min(axis=1).sum())
 
 
 def _squared_distances(embedding, centers):
-    distances = (embedding**2).sum(1)[:, None] - 2.0 * embedding @ centers.T + (centers**2).sum(1)[None, :]
-    return np.maximum(distances, 0.0)
+    """``||z - mu||^2`` of every row and centre, each summed from the row's own differences.
+
+    The expansion ``|z|^2 - 2 z.mu + |mu|^2`` would round its matrix product differently with
+    the number of rows (BLAS blocks by shape), so a row's distances would depend on the other
+    rows; these do not (``predict`` works batch by batch), and nothing cancels.
+    """
+    distances = np.empty((embedding.shape[0], centers.shape[0]), dtype=np.result_type(embedding, centers))
+    for column, center in enumerate(centers):
+        distances[:, column] = ((embedding - center) ** 2).sum(axis=1)
+    return distances
 
 
 def _closest(embedding, centers):

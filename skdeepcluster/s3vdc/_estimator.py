@@ -20,6 +20,7 @@ from .._engine import (
     derive_seed,
     exponential_decay_to_floor,
     map_batches,
+    resolve_cpu_threads,
     resolve_distributed,
     seeded_torch,
 )
@@ -113,6 +114,12 @@ class S3VDCClustering(_BaseDeepClustering):
         schedule where it stopped; a finished one runs ``n_periods`` more annealing periods
         at ``min_learning_rate``. The architecture parameters and ``n_features_in_`` must be
         unchanged.
+    n_jobs : int, default=None
+        CPU threads for training: ``None`` means 1, ``-1`` all cores. With a fixed count the
+        same ``random_state`` gives bitwise identical results on any machine; more threads
+        are faster, but their results can differ in the last bits between thread counts
+        (see the user guide, "Reproducibility"). Inference uses the caller's thread settings.
+        Ignored on CUDA.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     distributed : "auto" or bool, default="auto"
@@ -252,6 +259,7 @@ class S3VDCClustering(_BaseDeepClustering):
         n_score_samples=64,
         tol=1e-2,
         warm_start=False,
+        n_jobs=None,
         device="auto",
         distributed="auto",
         random_state=None,
@@ -279,6 +287,7 @@ class S3VDCClustering(_BaseDeepClustering):
         self.n_score_samples = n_score_samples
         self.tol = tol
         self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.device = device
         self.distributed = distributed
         self.random_state = random_state
@@ -349,13 +358,15 @@ class S3VDCClustering(_BaseDeepClustering):
         progress = {"steps": 0, "prior_initialized": False}
         if module is not None:
             progress.update(self._progress)
-        seed = derive_seed(self.random_state)
+        # Data-parallel: one seed for all ranks (random_state=None draws one per process), same data.
+        seed = group.broadcast_int(derive_seed(self.random_state))
+        group.check_same_data(X)
         start_step = progress["steps"]
         # A continued fit draws new batches and noise: the same seed would replay the first run's.
         rng = np.random.RandomState([seed, start_step] if start_step else seed)
         torch_seed = int(rng.randint(np.iinfo(np.int32).max)) if start_step else seed
         history = list(self.history_) if start_step else []
-        with seeded_torch(torch_seed, device):
+        with seeded_torch(torch_seed, device, resolve_cpu_threads(self.n_jobs)):
             if module is None:
                 module = build_network(self.encoder, X.shape[1], self.latent_dim, self.n_clusters,
                                        self.hidden_dims, self.input_shape, self.activation)

@@ -83,6 +83,21 @@ def test_map_batches_matches_one_pass_and_returns_tuples():
     assert_allclose(second, 2 * X)
 
 
+def test_map_batches_prepares_each_batch_and_fills_preallocated_outputs():
+    X = np.arange(23 * 3, dtype=np.float32).reshape(23, 3)
+    seen = []
+
+    def prepare(data, rows):
+        seen.append((rows.start, rows.stop))
+        return data[rows] * 2
+
+    doubled = map_batches(lambda b: b, X, 10, torch.device("cpu"), prepare=prepare)
+    assert seen == [(0, 10), (10, 20), (20, 23)]
+    assert doubled.dtype == np.float64 and doubled.flags.c_contiguous
+    assert_array_equal(doubled, 2 * X)
+    assert map_batches(lambda b: b.sum(1).long(), X, 4, torch.device("cpu")).dtype == np.int64
+
+
 def test_exponential_decay_reaches_floor_at_end():
     schedule = exponential_decay_to_floor(1e-2, 1e-4, 100)
     assert schedule(0) == pytest.approx(1e-2)

@@ -73,3 +73,18 @@ def test_augment_series_is_reproducible_and_differs_from_the_input():
     second = augment_series(series, lengths, np.random.RandomState(5))
     np.testing.assert_array_equal(first, second)
     assert not np.allclose(first, series)
+
+
+def test_augmenting_chunks_of_rows_with_counts_drawn_at_once_gives_the_same_result():
+    # fit augments its rows chunk by chunk: the draws must be those of one call on all rows.
+    rng = np.random.RandomState(0)
+    series = rng.normal(size=(11, 40, 2))
+    lengths = rng.randint(2, 41, size=11)
+    for row, length in enumerate(lengths):
+        series[row, length:] = np.nan
+    whole = augment_series(series, lengths, np.random.RandomState(7))
+    chunk_rng = np.random.RandomState(7)
+    counts = chunk_rng.randint(1, 5, size=11)
+    chunks = [augment_series(series[rows], lengths[rows], chunk_rng, segment_counts=counts[rows])
+              for rows in (slice(0, 3), slice(3, 4), slice(4, 11))]
+    np.testing.assert_array_equal(np.concatenate(chunks), whole)

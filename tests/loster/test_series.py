@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 
+from skdeepcluster.loster import _series
 from skdeepcluster.loster._series import (
     as_three_dimensional,
     channel_statistics,
     flatten,
     observed_lengths,
     resample_to_full_length,
+    row_chunks,
     z_normalize,
 )
 
@@ -76,3 +78,32 @@ def test_resampling_stretches_short_series_linearly_and_keeps_full_ones():
     resampled = resample_to_full_length(series, np.array([5, 3]))
     np.testing.assert_array_equal(resampled[0, :, 0], np.arange(5.0))
     np.testing.assert_allclose(resampled[1, :, 0], [0.0, 1.0, 2.0, 3.0, 4.0])
+
+
+def test_row_chunks_cover_every_row_once():
+    series = np.zeros((10, 7, 3))
+    chunks = list(row_chunks(series, n_values=50))  # two rows (42 values) per chunk
+    assert [rows.stop - rows.start for rows in chunks] == [2, 2, 2, 2, 2]
+    assert list(row_chunks(series, n_values=1))[-1] == slice(9, 10)
+
+
+def test_observed_lengths_in_chunks_of_rows_count_rows_from_first_row(monkeypatch):
+    series = _padded([10, 4, 2, 10, 3], n_channels=2)
+    monkeypatch.setattr(_series, "_CHUNK_VALUES", 20)  # one row per chunk
+    np.testing.assert_array_equal(observed_lengths(series), [10, 4, 2, 10, 3])
+    series[3, 5, 0] = np.nan
+    with pytest.raises(ValueError, match="share one length"):  # the priorities of one pass over all rows
+        corrupted = series.copy()
+        corrupted[4, 1] = np.nan
+        observed_lengths(corrupted)
+    series[3, 5, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN inside series 103"):
+        observed_lengths(series, first_row=100)
+
+
+def test_channel_statistics_of_huge_values_do_not_overflow():
+    series = np.random.RandomState(0).normal(size=(50, 20, 2)) * 1e300
+    mean, scale = channel_statistics(series)
+    assert np.isfinite(mean).all() and np.isfinite(scale).all()
+    np.testing.assert_allclose(scale.ravel() / 1e300, (series / 1e300).reshape(-1, 2).std(0), rtol=1e-12)
+    np.testing.assert_allclose(mean.ravel() / 1e300, (series / 1e300).reshape(-1, 2).mean(0), atol=1e-12)

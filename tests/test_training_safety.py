@@ -1,0 +1,351 @@
+"""Numerical guard, interrupts, warm starts, convergence reporting and transactional fits."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from skdeepcluster._engine import BatchStream, TrainingDivergedError, TrainingLoop
+
+from ._configs import tiny_loster, tiny_s3vdc
+
+
+def _blobs(n=80, seed=0):
+    rng = np.random.RandomState(seed)
+    return np.vstack([rng.normal(-4, 1, (n // 2, 4)), rng.normal(4, 1, (n // 2, 4))])
+
+
+def _series(n=64, length=32, seed=0):
+    rng = np.random.RandomState(seed)
+    t = np.linspace(0, 1, length)
+    return np.vstack([np.sin(2 * np.pi * (2 + i % 2 * 4) * t + rng.uniform(0, 0.5)) for i in range(n)])
+
+
+ESTIMATORS = {
+    "s3vdc": (tiny_s3vdc, _blobs, "warmup", "clustering"),
+    "loster": (tiny_loster, _series, "pretrain", "joint"),
+}
+# Short, fast-moving training on data without clusters: labels still change at the end.
+UNSETTLED = {
+    "s3vdc": dict(n_clusters=5, learning_rate=0.03, min_learning_rate=0.03, warmup_epochs=2),
+    "loster": dict(n_clusters=5, learning_rate=0.1, pretrain_epochs=2, max_epochs=3),
+}
+
+
+def _fitted_state(estimator):
+    """Everything fit sets, comparable with ==: arrays as bytes, the network as its tensors."""
+    state = {}
+    for key, value in vars(estimator).items():
+        if isinstance(value, np.ndarray):
+            state[key] = (value.dtype.str, value.shape, value.tobytes())
+        elif isinstance(value, torch.nn.Module):
+            state[key] = {name: tensor.clone() for name, tensor in value.state_dict().items()}
+        else:
+            state[key] = value
+    return state
+
+
+def _assert_same_state(before, after):
+    assert before.keys() == after.keys()
+    for key in before:
+        if isinstance(before[key], dict) and before[key] and isinstance(next(iter(before[key].values())),
+                                                                        torch.Tensor):
+            assert all(torch.equal(before[key][name], after[key][name]) for name in before[key]), key
+        else:
+            assert before[key] == after[key], key
+
+
+# ---- the engine's guard ---------------------------------------------------------------------------
+
+
+def _linear_loop(history, patience=3, max_restores=2, steps_per_epoch=4):
+    torch.manual_seed(0)
+    X = np.random.RandomState(0).normal(size=(16 * steps_per_epoch, 3)).astype(np.float32)
+    module = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.Adam(module.parameters(), lr=0.05)
+    stream = BatchStream(X, 16, np.random.RandomState(0), torch.device("cpu"))
+    loop = TrainingLoop(module, optimizer, stream, lambda step: 0.05, total_steps=100, history=history,
+                        patience=patience, max_restores=max_restores)
+    return module, loop
+
+
+def _loss_failing_at(module, bad_steps, kind="loss"):
+    def loss_fn(batch, step):
+        output = module(batch)
+        if step in bad_steps:
+            if kind == "loss":
+                output = output * float("nan")
+            else:  # a finite loss whose gradient is infinite: d sqrt(x)/dx at x = 0
+                output = torch.sqrt(output * 0.0)
+        loss = (output**2).mean()
+        return loss, {"loss": loss}
+
+    return loss_fn
+
+
+@pytest.mark.parametrize("kind", ["loss", "gradient"])
+def test_isolated_nonfinite_steps_are_skipped_without_restore(kind):
+    history = []
+    module, loop = _linear_loop(history)
+    with pytest.warns(RuntimeWarning, match="2 training step"):
+        loop.run(8, _loss_failing_at(module, {1, 2}, kind), phase="a")
+    assert loop.nonfinite_steps == 2 and loop.restores == 0
+    assert sum(entry["nonfinite_steps"] for entry in history) == 2
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_consecutive_nonfinite_steps_restore_the_last_good_weights_and_halve_the_rate():
+    history = []
+    module, loop = _linear_loop(history, patience=3)
+    loop.run(4, _loss_failing_at(module, set()), phase="a")  # one good epoch: the weights to go back to
+    good = [p.detach().clone() for p in module.parameters()]
+    loop.optimizer.step = _counting(loop.optimizer.step)
+    with pytest.warns(RuntimeWarning, match="restored the last good weights"):
+        loop.run(3, _loss_failing_at(module, {4, 5, 6}), phase="b")
+    assert loop.restores == 1 and loop.learning_rate_scale == 0.5
+    assert all(torch.equal(a, b) for a, b in zip(good, module.parameters()))
+    events = [entry for entry in history if entry.get("event") == "restored"]
+    assert len(events) == 1 and events[0]["phase"] == "b" and events[0]["learning_rate_scale"] == 0.5
+    loop.run(4, _loss_failing_at(module, set()), phase="c")
+    assert history[-1]["learning_rate"] == pytest.approx(0.025)  # training goes on at half the rate
+
+
+def _counting(function):
+    def wrapped(*args, **kwargs):
+        wrapped.calls += 1
+        return function(*args, **kwargs)
+
+    wrapped.calls = 0
+    return wrapped
+
+
+def test_weights_that_overflow_are_restored_at_the_epoch_end():
+    history = []
+    module, loop = _linear_loop(history)
+    loop.run(4, _loss_failing_at(module, set()), phase="a")
+    good = [p.detach().clone() for p in module.parameters()]
+
+    def overflowing(batch, step):
+        loss = (module(batch) ** 2).mean()
+        if step == 5:
+            with torch.no_grad():
+                module.weight.fill_(float("inf"))  # what a far too large step does
+        return loss, {"loss": loss}
+
+    with pytest.warns(RuntimeWarning, match="non-finite weights"):
+        loop.run(4, overflowing, phase="b")
+    # Back to the weights saved when the phase began, the last ones known to be finite.
+    assert loop.restores == 1
+    assert all(torch.equal(a, b) for a, b in zip(good, module.parameters()))
+
+
+def test_persistent_divergence_raises_a_value_error():
+    module, loop = _linear_loop([], patience=2, max_restores=2)
+    with pytest.warns(RuntimeWarning), pytest.raises(TrainingDivergedError, match="Scale the data"):
+        loop.run(40, _loss_failing_at(module, set(range(100))), phase="a")
+    assert issubclass(TrainingDivergedError, ValueError) and issubclass(TrainingDivergedError, FloatingPointError)
+
+
+def test_keyboard_interrupt_stops_the_loop_cleanly():
+    history = []
+    module, loop = _linear_loop(history)
+
+    def interrupted(batch, step):
+        if step == 6:
+            raise KeyboardInterrupt
+        loss = (module(batch) ** 2).mean()
+        return loss, {"loss": loss}
+
+    assert loop.run(10, interrupted, phase="a") == 6
+    assert loop.interrupted and loop.step == 6
+    assert history[-1] == {"epoch": 1.5, "phase": "a", "event": "interrupted", "step": 6}
+    assert loop.run(5, interrupted, phase="b") == 0  # later phases do nothing
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+# ---- estimators: NaN recovery ----------------------------------------------------------------------
+
+
+def _inject(monkeypatch, fail_at=(), interrupt_at=None):
+    """Make the training loop see NaN losses at ``fail_at`` steps, or Ctrl-C at ``interrupt_at``."""
+    original = TrainingLoop._train_step
+
+    def patched(self, batch, loss_fn, sums):
+        if self.step == interrupt_at:
+            raise KeyboardInterrupt
+
+        def failing(batch, step):
+            loss, logs = loss_fn(batch, step)
+            return (loss * float("nan"), logs) if step in fail_at else (loss, logs)
+
+        return original(self, batch, failing, sums)
+
+    monkeypatch.setattr(TrainingLoop, "_train_step", patched)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_estimator_recovers_from_a_burst_of_nan_losses(name, monkeypatch):
+    make, data, _, _ = ESTIMATORS[name]
+    X = data()
+    reference = make(tol=0).fit(X)
+    _inject(monkeypatch, fail_at=set(range(16, 28)))  # 12 > patience=10 consecutive bad steps
+    with pytest.warns(RuntimeWarning, match="restored the last good weights"):
+        model = make(tol=0).fit(X)
+    events = [entry for entry in model.history_ if entry.get("event") == "restored"]
+    assert len(events) == 1
+    assert sum(entry.get("nonfinite_steps", 0) for entry in model.history_) == 12
+    assert np.isfinite(model.transform(X)).all()
+    # Still a working clustering: the two groups are found as without the failure.
+    agreement = np.mean(model.labels_ == reference.labels_)
+    assert max(agreement, 1 - agreement) > 0.9
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_estimator_that_keeps_diverging_raises_and_stays_unchanged(name, monkeypatch):
+    make, data, _, _ = ESTIMATORS[name]
+    X = data()
+    longer = {"max_epochs": 30} if name == "loster" else {}  # room for 5 x 10 failing steps
+    model = make(tol=0, **longer).fit(X)
+    before = _fitted_state(model)
+    _inject(monkeypatch, fail_at=set(range(10_000)))
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="Training diverged"):
+        model.fit(X)
+    _assert_same_state(before, _fitted_state(model))
+    fresh = make(tol=0, **longer)
+    with pytest.warns(RuntimeWarning), pytest.raises(TrainingDivergedError):
+        fresh.fit(X)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(fresh)
+
+
+# ---- estimators: interrupts and warm starts ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("when", ["early", "late"])
+def test_interrupted_fit_is_usable_and_warm_start_finishes_it(name, when, monkeypatch):
+    make, data, first_phase, second_phase = ESTIMATORS[name]
+    X = data()
+    full = make(tol=0).fit(X)
+    total_steps = full._progress["steps"]
+    step = 5 if when == "early" else total_steps - 3
+    _inject(monkeypatch, interrupt_at=step)
+    with pytest.warns(UserWarning, match="interrupted after"):
+        model = make(tol=0).fit(X)
+    interrupted = [entry for entry in model.history_ if entry.get("event") == "interrupted"]
+    assert interrupted == [{"epoch": pytest.approx(step / _steps_per_epoch(model)), "event": "interrupted",
+                            "phase": first_phase if when == "early" else second_phase, "step": step}]
+    labels = model.predict(X)
+    assert labels.shape == (len(X),) and np.isfinite(model.transform(X)).all()
+    assert model._progress["steps"] == step and not model.converged_
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the continued fit is not interrupted
+        model.set_params(warm_start=True).fit(X)
+    # An interrupted epoch is run again in full, so LoSTer may take a few more steps.
+    assert total_steps <= model._progress["steps"] < total_steps + _steps_per_epoch(model)
+    assert model.n_iter_ == full.n_iter_
+    assert len([entry for entry in model.history_ if entry.get("event") == "interrupted"]) == 1
+    # The interrupted-and-resumed model clusters like the one trained in one go.
+    agreement = np.mean(model.labels_ == full.labels_)
+    assert max(agreement, 1 - agreement) > 0.9
+
+
+def _steps_per_epoch(model):
+    return next(entry["steps"] for entry in model.history_ if entry.get("steps"))
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_interrupt_outside_training_leaves_the_estimator_unchanged(name, monkeypatch):
+    make, data, _, _ = ESTIMATORS[name]
+    X = data()
+    model = make()
+    target = "skdeepcluster.s3vdc._estimator.fit_mixture_prior" if name == "s3vdc" else \
+        "skdeepcluster.loster._estimator.KMeans"
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    assert not hasattr(model, "n_features_in_")
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_warm_start_continues_a_finished_fit(name):
+    make, data, _, second_phase = ESTIMATORS[name]
+    X = data()
+    model = make(tol=0).fit(X)
+    steps, n_iter, history_length = model._progress["steps"], model.n_iter_, len(model.history_)
+    weights = [p.detach().clone() for p in model.module_.parameters()]
+    model.set_params(warm_start=True).fit(X)
+    assert model._progress["steps"] > steps and model.n_iter_ > n_iter
+    assert len(model.history_) > history_length
+    new_entries = model.history_[history_length:]
+    assert {entry["phase"] for entry in new_entries} == {second_phase}  # no second warm-up or init
+    assert not all(torch.equal(a, b) for a, b in zip(weights, model.module_.parameters()))
+    if name == "s3vdc":  # the extension runs at the floor learning rate
+        assert all(entry["learning_rate"] == pytest.approx(model.min_learning_rate) for entry in new_entries)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_warm_start_refuses_another_architecture_and_changes_nothing(name):
+    make, data, _, _ = ESTIMATORS[name]
+    X = data()
+    model = make(warm_start=True).fit(X)  # warm_start on an unfitted estimator: an ordinary fit
+    before = _fitted_state(model)
+    with pytest.raises(ValueError, match="latent_dim changed"):
+        model.set_params(latent_dim=3).fit(X)
+    with pytest.raises(ValueError, match="warm_start=True cannot continue"):
+        model.set_params(latent_dim=model.cluster_centers_.shape[1]).fit(X[:, :-1])
+    _assert_same_state(before, _fitted_state(model))
+
+
+# ---- convergence ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_convergence_warning_and_converged_flag(name):
+    make, data, _, _ = ESTIMATORS[name]
+    X = data()
+    structureless = np.random.RandomState(1).uniform(size=X.shape)
+    with pytest.warns(ConvergenceWarning, match="changed cluster"):
+        model = make(tol=1e-9, **UNSETTLED[name]).fit(structureless)
+    assert model.converged_ is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert make(tol=0).fit(X).converged_ is False  # tol=0: no criterion, no warning
+        assert make(tol=1).fit(X).converged_ is True
+
+
+def test_s3vdc_records_the_label_change_of_every_period():
+    model = tiny_s3vdc(n_periods=3, tol=0).fit(_blobs())
+    changes = [entry["label_change"] for entry in model.history_ if "label_change" in entry]
+    assert len(changes) == 3 and all(0 <= change <= 1 for change in changes)
+
+
+def test_loster_stops_on_tol_and_reports_it():
+    model = tiny_loster(max_epochs=50, tol=0.05).fit(_series())
+    joint = [entry for entry in model.history_ if entry["phase"] == "joint"]
+    assert model.converged_ and len(joint) < 50 and joint[-1]["label_change"] < 0.05
+
+
+# ---- transactional fit ---------------------------------------------------------------------------
+
+
+def test_failed_refit_keeps_the_previous_model():
+    X = _blobs()
+    model = tiny_s3vdc().fit(X)
+    before = _fitted_state(model)
+    with pytest.raises(ValueError, match="bernoulli"):
+        model.set_params(reconstruction="bernoulli").fit(np.hstack([X, X]))  # 8 features, out of [0, 1]
+    model.set_params(reconstruction="gaussian")
+    _assert_same_state(before, _fitted_state(model))
+    assert model.n_features_in_ == 4
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
