@@ -34,6 +34,9 @@ from tests._configs import tiny_loster, tiny_s3vdc  # noqa: E402
 # ~500 MB while predicting a 20 MB block. The nanny kills a worker above 95% of the limit.
 # Spilling to disk and pausing are off, so the limit is a hard bound on the worker's memory.
 WORKER_MEMORY_LIMIT = 700e6
+# Set before each worker process starts, so torch reads it at import whatever the test process's
+# own environment (an earlier test or CI's shell may leave other values in os.environ).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
                  "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": 0.95}
 
@@ -49,7 +52,7 @@ def thread_client():
 def process_client():
     with dask.config.set(MEMORY_CONFIG), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY_LIMIT,
-                         dashboard_address=":0") as cluster, \
+                         dashboard_address=":0", env=ONE_THREAD) as cluster, \
             Client(cluster, set_as_default=False) as client:
         # Imports once per worker, before the tests: torch, and torch._dynamo (which torch.optim
         # imports at the first fit, 3 s on 2 cores).
@@ -68,6 +71,9 @@ def _search(estimator, grid, X, client=None):
     search = GridSearchCV(estimator, grid, scoring=_score_on_one_thread, cv=2, refit=False, error_score="raise",
                           n_jobs=1 if client is None else -1)
     if client is None:
+        # The local reference runs in this process, whose thread count other test files may
+        # have changed (conftest sets 1); the claim under test is about the workers.
+        torch.set_num_threads(1)
         return search.fit(X)
     with joblib.parallel_config(backend="dask", client=client):
         return search.fit(X)
