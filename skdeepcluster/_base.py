@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Cluster
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._engine import resolve_device
+from ._engine import derive_seed, resolve_device
 
 FLOAT_DTYPES = (np.float64, np.float32)
 # Bounds of parameter constraints beyond which float32 training overflows or divides by ~0
@@ -119,6 +119,26 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             raise ValueError(f"warm_start=True cannot continue the fitted model: {', '.join(changed)} changed "
                              "since it was fitted. Restore them or set warm_start=False to train a new model.")
         return copy.deepcopy(self.module_).float()
+
+    def _start_training(self, architecture, initial_progress, group, X):
+        """Where this fit starts: the network to continue (or None), progress, history, generators.
+
+        Returns ``(module, progress, history, rng, torch_seed)``. A fresh fit seeds everything
+        from ``random_state``; a continued one (``warm_start``) from it and the step count, since
+        the same seed would replay the first run's batches and noise. Under data-parallel
+        training every rank gets rank 0's seed and must hold the same ``X``.
+        """
+        module = self._warm_start_module(architecture)
+        progress = dict(initial_progress)
+        if module is not None:
+            progress.update(self._progress)
+        seed = group.broadcast_int(derive_seed(self.random_state))  # random_state=None differs per rank
+        group.check_same_data(X)
+        start_step = progress["steps"]
+        rng = np.random.RandomState([seed, start_step] if start_step else seed)
+        torch_seed = int(rng.randint(np.iinfo(np.int32).max)) if start_step else seed
+        history = list(self.history_) if start_step else []
+        return module, progress, history, rng, torch_seed
 
     def _warn_if_interrupted(self, loop):
         if loop.interrupted:

@@ -17,7 +17,6 @@ from .._base import FLOAT_DTYPES, MAX_LEARNING_RATE, MAX_SCALE, MIN_SCALE, _Base
 from .._engine import (
     BatchStream,
     TrainingLoop,
-    derive_seed,
     map_batches,
     resolve_cpu_threads,
     resolve_distributed,
@@ -427,18 +426,10 @@ class LoSTerClustering(_BaseDeepClustering):
             raise ValueError(f"n_samples={series.shape[0]} should be >= max(2, n_clusters={self.n_clusters}).")
         group, device = resolve_distributed(self.distributed, self.device)
         architecture = self._architecture(series.shape)
-        warm_network = self._warm_start_module(architecture)
-        progress = {"steps": 0, "pretrain_steps": 0, "joint_epochs": 0, "centroids_initialized": False,
-                    "finished": False}
-        if warm_network is not None:
-            progress.update(self._progress)
-        # Data-parallel: one seed for all ranks (random_state=None draws one per process), same data.
-        seed = group.broadcast_int(derive_seed(self.random_state))
-        group.check_same_data(series)
+        warm_network, progress, history, rng, torch_seed = self._start_training(
+            architecture, {"steps": 0, "pretrain_steps": 0, "joint_epochs": 0, "centroids_initialized": False,
+                           "finished": False}, group, series)
         start_step = progress["steps"]
-        # A continued fit draws new batches and noise: the same seed would replay the first run's.
-        rng = np.random.RandomState([seed, start_step] if start_step else seed)
-        torch_seed = int(rng.randint(np.iinfo(np.int32).max)) if start_step else seed
         channel_stats = None if self.normalize else channel_statistics(series)
         # One array holds both views, so a batch of rows brings its augmented copies along;
         # NaN padding (mask mode) travels with it and becomes the loss mask on the device. It is
@@ -456,7 +447,6 @@ class LoSTerClustering(_BaseDeepClustering):
             views[chunk_rows, 0] = flatten(prepared)
             views[chunk_rows, 1] = flatten(augmented)
         del prepared, augmented
-        history = list(self.history_) if start_step else []
         with seeded_torch(torch_seed, device, resolve_cpu_threads(self.n_jobs)):
             network = warm_network
             if network is None:

@@ -17,7 +17,6 @@ from .._base import MAX_LEARNING_RATE, _BaseDeepClustering
 from .._engine import (
     BatchStream,
     TrainingLoop,
-    derive_seed,
     exponential_decay_to_floor,
     map_batches,
     resolve_cpu_threads,
@@ -354,18 +353,9 @@ class S3VDCClustering(_BaseDeepClustering):
         self._check_params_vs_input(X)
         group, device = resolve_distributed(self.distributed, self.device)
         architecture = self._architecture(X.shape[1])
-        module = self._warm_start_module(architecture)
-        progress = {"steps": 0, "prior_initialized": False}
-        if module is not None:
-            progress.update(self._progress)
-        # Data-parallel: one seed for all ranks (random_state=None draws one per process), same data.
-        seed = group.broadcast_int(derive_seed(self.random_state))
-        group.check_same_data(X)
+        module, progress, history, rng, torch_seed = self._start_training(
+            architecture, {"steps": 0, "prior_initialized": False}, group, X)
         start_step = progress["steps"]
-        # A continued fit draws new batches and noise: the same seed would replay the first run's.
-        rng = np.random.RandomState([seed, start_step] if start_step else seed)
-        torch_seed = int(rng.randint(np.iinfo(np.int32).max)) if start_step else seed
-        history = list(self.history_) if start_step else []
         with seeded_torch(torch_seed, device, resolve_cpu_threads(self.n_jobs)):
             if module is None:
                 module = build_network(self.encoder, X.shape[1], self.latent_dim, self.n_clusters,
