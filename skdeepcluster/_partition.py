@@ -1,0 +1,112 @@
+"""The initial partition of an embedding, shared by every estimator.
+
+A deep clusterer starts its clustering phase from a partition of the embedding its warm-up
+(pretraining) produced: the prior of S3VDC and the centroids of LoSTer are set from the points
+of each part. Both papers use k-means there. k-means on a weak embedding is a weak start,
+while a partition of the k-nearest-neighbour graph of the same points follows the manifold the
+autoencoder found (N2D, McConville et al. 2019; the deep-clustering review of Lafabregue et al.
+2022 found UMAP + k-means the strongest time-series baseline): ``"spectral"`` is that
+partition with scikit-learn alone.
+"""
+
+import warnings
+
+import numpy as np
+from scipy import sparse
+from sklearn import config_context
+from sklearn.cluster import KMeans
+from sklearn.manifold import spectral_embedding
+from sklearn.neighbors import kneighbors_graph
+
+PARTITION_METHODS = ("kmeans", "spectral")
+
+
+def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10, n_init=10,
+                        random_state=None, n_jobs=None):
+    """Labels of an initial partition of ``embedding`` into ``n_clusters`` parts.
+
+    Parameters
+    ----------
+    embedding : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+    method : {"kmeans", "spectral"}
+        ``"kmeans"``: k-means++ with ``n_init`` restarts (both papers). ``"spectral"``:
+        normalised spectral clustering (Ng, Jordan and Weiss 2001) of the symmetrised
+        ``n_neighbors``-nearest-neighbour graph, its spectral embedding partitioned by k-means.
+        Falls back to k-means when the graph cannot give ``n_clusters`` parts (fewer samples
+        than ``n_neighbors + n_clusters``, a graph with more connected components than parts).
+    n_neighbors : int
+        Neighbours per point in the graph (``"spectral"``).
+    n_init : int
+        k-means restarts.
+    random_state : int or None
+    n_jobs : int or None
+        Threads of the neighbour search.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,) of int
+    """
+    embedding = np.asarray(embedding, dtype=np.float64)
+    n_samples = embedding.shape[0]
+    with config_context(array_api_dispatch=False), warnings.catch_warnings():
+        # Duplicate points (constant data, say) make fewer distinct clusters than asked for; the
+        # caller handles parts that come out empty.
+        warnings.filterwarnings("ignore", message="Number of distinct clusters")
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        if method == "spectral" and n_clusters > 1 and n_samples > n_neighbors + n_clusters:
+            labels = _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs)
+            if labels is not None:
+                return labels
+        elif method not in PARTITION_METHODS:
+            raise ValueError(f"Unknown partition method {method!r}; expected one of {PARTITION_METHODS}.")
+        return KMeans(n_clusters, n_init=n_init, random_state=random_state).fit(embedding).labels_
+
+
+def _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs):
+    graph = kneighbors_graph(embedding, n_neighbors, mode="connectivity", include_self=False, n_jobs=n_jobs)
+    graph = graph.maximum(graph.T)  # symmetric: an edge when either point is among the other's neighbours
+    n_components = sparse.csgraph.connected_components(graph, directed=False)[0]
+    if n_components > n_clusters:
+        return None  # more pieces than parts: the eigenvectors are not informative
+    rng = np.random.RandomState(random_state)
+    # Eigenvectors of the normalised Laplacian, rows scaled to unit length (Ng, Jordan and Weiss 2001).
+    vectors = spectral_embedding(graph, n_components=n_clusters, random_state=rng.randint(np.iinfo(np.int32).max),
+                                 drop_first=False, norm_laplacian=True)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = vectors / np.where(norms > 0, norms, 1.0)
+    return KMeans(n_clusters, n_init=n_init, random_state=rng.randint(np.iinfo(np.int32).max)).fit(vectors).labels_
+
+
+def part_statistics(embedding, labels, n_clusters, variance_floor=None):
+    """Weights, means and diagonal variances of each part of a partition.
+
+    A part that came out empty (or with one point) cannot give a mean or a variance of its
+    own: it is re-seeded at the point farthest from its nearest part mean, with the pooled
+    variance, so that no component starts dead.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_clusters,), summing to 1
+    means : ndarray of shape (n_clusters, n_features)
+    variances : ndarray of shape (n_clusters, n_features), all >= ``variance_floor``
+    """
+    embedding = np.asarray(embedding, dtype=np.float64)
+    pooled = embedding.var(axis=0)
+    if variance_floor is None:
+        variance_floor = 1e-6 * max(float(pooled.mean()), 1e-12)
+    counts = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    means = np.zeros((n_clusters, embedding.shape[1]))
+    variances = np.tile(pooled, (n_clusters, 1))
+    for part in np.flatnonzero(counts):
+        members = embedding[labels == part]
+        means[part] = members.mean(axis=0)
+        if len(members) > 1:
+            variances[part] = members.var(axis=0)
+    filled = counts > 0
+    for part in np.flatnonzero(~filled):
+        nearest = ((embedding[:, None, :] - means[None, filled]) ** 2).sum(-1).min(axis=1)
+        means[part] = embedding[int(np.argmax(nearest))]
+        filled[part] = True
+    weights = np.maximum(counts, 1.0)
+    return weights / weights.sum(), means, np.maximum(variances, variance_floor)
