@@ -8,8 +8,17 @@ the count of non-finite losses. Results are also written as JSON next to this sc
     python benchmarks/bench_s3vdc.py digits --seeds 5
     python benchmarks/bench_s3vdc.py mnist --data-dir /tmp/data --seeds 5
     python benchmarks/bench_s3vdc.py nan-check --seeds 20
+    python benchmarks/bench_s3vdc.py sets --seeds 5 --data-dir /tmp/data
 
-MNIST comes from ``shared/data/fetch_mnist.py DEST`` (``DEST/mnist.npz``).
+sets: the estimator's defaults (only n_clusters set, and the observation model that suits the
+data) on digits, wine, breast cancer and iris from scikit-learn and on three UCR sets read as
+plain feature vectors (Plane, CBF, FaceAll: the defaults were not tuned on them), beside KMeans,
+a diagonal GaussianMixture and scikit-learn's SpectralClustering on a 10-NN graph of the same
+input, with the ACC of S3VDC's partition at initialisation (``initial_labels_``) and at the end.
+Tabular and UCR data go through StandardScaler, digits are pixels / 16.
+
+MNIST comes from ``shared/data/fetch_mnist.py DEST`` (``DEST/mnist.npz``), the UCR sets from
+``shared/data/fetch_ucr.py DEST/ucr Plane CBF FaceAll``.
 """
 
 import argparse
@@ -22,6 +31,12 @@ import time
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from sklearn import datasets
+from sklearn.cluster import KMeans, SpectralClustering
+from sklearn.metrics import normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
 
 from skdeepcluster import S3VDCClustering
 from skdeepcluster._demo import DIGITS_PARAMS, compare_models, load_digits_data
@@ -72,6 +87,73 @@ def gmm_init_timing(model, X, y, n_init, seed):
         rows[name] = {"samples": int(size), "seconds": time.perf_counter() - started,
                       "acc_of_init": clustering_accuracy(y, mixture.predict(embeddings))}
     return rows
+
+
+UCR_VECTOR_SETS = ("Plane", "CBF", "FaceAll")
+
+
+def load_set(name, data_dir):
+    """(X, y, parameters beyond n_clusters) of one named benchmark set."""
+    if name == "digits":
+        X, y = load_digits_data()
+        return X, y, {"reconstruction": "bernoulli"}
+    if name in ("wine", "breast_cancer", "iris"):
+        X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+        return StandardScaler().fit_transform(X), y, {}
+    train, test = (np.loadtxt(pathlib.Path(data_dir) / "ucr" / name / f"{name}_{part}.tsv", delimiter="\t")
+                   for part in ("TRAIN", "TEST"))
+    merged = np.vstack([train, test])
+    return StandardScaler().fit_transform(merged[:, 1:]), np.unique(merged[:, 0], return_inverse=True)[1], {}
+
+
+def compare_on_set(name, X, y, params, seed, n_jobs):
+    """One seed on one set: S3VDC (ACC at initialisation and at the end) and the three baselines."""
+    k = len(np.unique(y))
+    row = {"set": name, "seed": seed}
+    started = time.perf_counter()
+    model = S3VDCClustering(k, **params, n_jobs=n_jobs, random_state=seed).fit(X)
+    row["s3vdc_seconds"] = time.perf_counter() - started
+    row["s3vdc_init"] = clustering_accuracy(y, model.initial_labels_)
+    row["s3vdc"] = clustering_accuracy(y, model.labels_)
+    row["s3vdc_nmi"] = normalized_mutual_info_score(y, model.labels_)
+    row["nonfinite_steps"] = sum(entry.get("nonfinite_steps", 0) for entry in model.history_)
+    row["empty_components"] = int(np.sum(np.bincount(model.labels_, minlength=k) == 0))
+    row["reseeded"] = sum(len(entry["components"]) for entry in model.history_ if entry.get("event") == "reseeded")
+    baselines = {
+        "kmeans": KMeans(k, n_init=10, random_state=seed),
+        "gmm": GaussianMixture(k, covariance_type="diag", random_state=seed),
+        "spectral": SpectralClustering(k, affinity="nearest_neighbors", n_neighbors=10, random_state=seed,
+                                       n_jobs=n_jobs),
+    }
+    for key, baseline in baselines.items():
+        row[key] = clustering_accuracy(y, baseline.fit_predict(X))
+    return row
+
+
+def sets_benchmark(args):
+    """Defaults on many sets, each beside KMeans, GaussianMixture and spectral clustering."""
+    names = args.sets or ["digits", "wine", "breast_cancer", "iris", *UCR_VECTOR_SETS]
+    print(f"# S3VDC defaults on {len(names)} sets, seeds 0-{args.seeds - 1}, n_jobs={args.n_jobs}\n"
+          f"machine: {machine_description()}", flush=True)
+    rows = []
+    for name in names:
+        X, y, params = load_set(name, args.data_dir)
+        for seed in range(args.seeds):
+            rows.append(compare_on_set(name, X, y, params, seed, args.n_jobs))
+            print("  " + " ".join(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}"
+                                  for key, value in rows[-1].items()), flush=True)
+    columns = ("s3vdc_init", "s3vdc", "kmeans", "gmm", "spectral")
+    print("\n| set | n x d | S3VDC at init | S3VDC | KMeans | GaussianMixture | Spectral (10-NN) | S3VDC s a fit |"
+          "\n| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in names:
+        mine = [row for row in rows if row["set"] == name]
+        shape = "x".join(map(str, load_set(name, args.data_dir)[0].shape))
+        cells = [f"{np.mean([r[c] for r in mine]):.3f} +- {np.std([r[c] for r in mine]):.3f}" for c in columns]
+        print(f"| {name} | {shape} | " + " | ".join(cells) + f" | {np.mean([r['s3vdc_seconds'] for r in mine]):.0f} |")
+    print(f"\nnon-finite steps: {sum(r['nonfinite_steps'] for r in rows)}; fits ending with an empty component: "
+          f"{sum(r['empty_components'] > 0 for r in rows)} of {len(rows)}; components re-seeded during fits: "
+          f"{sum(r['reseeded'] for r in rows)}")
+    return {"mode": "sets", "machine": machine_description(), "n_jobs": args.n_jobs, "rows": rows}
 
 
 def run_comparison(X, y, params, seeds, device, verbose):
@@ -162,7 +244,9 @@ def nan_check(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=("digits", "mnist", "nan-check"))
+    parser.add_argument("dataset", choices=("digits", "mnist", "nan-check", "sets"))
+    parser.add_argument("--sets", nargs="*", help="sets: which (default: all seven)")
+    parser.add_argument("--n-jobs", type=int, default=-1, help="threads of every fit (default: all cores)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--data-dir", default=os.environ.get("SKDEEPCLUSTER_DATA", "/tmp/skdeepcluster-data"))
     parser.add_argument("--device", default="auto")
@@ -172,7 +256,8 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    report = nan_check(args) if args.dataset == "nan-check" else benchmark(args)
+    runners = {"nan-check": nan_check, "sets": sets_benchmark}
+    report = runners.get(args.dataset, benchmark)(args)
     RESULTS.mkdir(exist_ok=True)
     suffix = "-paper" if getattr(args, "paper_schedule", False) else ""
     device = "cuda" if "no GPU" not in report["machine"] else "cpu"

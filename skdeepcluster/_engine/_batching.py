@@ -57,6 +57,7 @@ class BatchStream:
         self._order = np.empty(0, dtype=np.intp)
         self._cursor = 0
         self._drop_last = drop_last
+        self.last_indices = None
 
     def next_indices(self):
         """Indices of the next batch, starting a new permutation when an epoch ends."""
@@ -75,4 +76,5 @@ class BatchStream:
         indices = np.sort(self.next_indices())
         if self.group is not None and self.group.enabled:
             indices, self.weight = self.group.shard_batch(indices)
+        self.last_indices = indices  # rows of the batch, for losses with per-sample targets
         return to_tensor(self.X[indices], self.device)

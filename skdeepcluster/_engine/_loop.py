@@ -136,7 +136,8 @@ class TrainingLoop:
             for _ in range(n_steps):
                 learning_rate = self.learning_rate_at(self.step) * self.learning_rate_scale
                 for group in self.optimizer.param_groups:
-                    group["lr"] = learning_rate
+                    # A group may run at a multiple of the schedule (S3VDC's prior parameters).
+                    group["lr"] = learning_rate * group.get("lr_scale", 1.0)
                 batch = self.batches.next_batch()
                 if self._train_step(batch, loss_fn, sums):
                     seen, self._consecutive_bad = seen + 1, 0

@@ -44,6 +44,22 @@ def cluster_responsibilities(z_mean, log_weights, means, log_vars, scale):
     return torch.softmax(inverse_minmax_transform(scores, scale), dim=-1)
 
 
+def guided_responsibilities(responsibilities, parts, floor=1e-6):
+    """q(c|x) of a guided period: one-hot on the initial part of each sample, unchanged where it has none.
+
+    ``parts`` (B,) holds the part of each sample in the initial partition, -1 where the sample was
+    not partitioned. Not in the paper (see the estimator's ``guided_periods``): the VaDE KL then
+    pulls each sample towards its part's Gaussian, so that the encoder turns the partition of the
+    warm-up embedding, which need not be Gaussian-shaped, into one the mixture prior can represent.
+    ``floor`` keeps ln q(c|x) finite.
+    """
+    n_clusters = responsibilities.shape[1]
+    known = parts >= 0
+    one_hot = torch.nn.functional.one_hot(parts.clamp_min(0), n_clusters).to(responsibilities.dtype)
+    guided = one_hot * (1.0 - n_clusters * floor) + floor
+    return torch.where(known.unsqueeze(1), guided, responsibilities)
+
+
 def posterior_responsibilities(z_mean, log_weights, means, log_vars):
     """Exact p(c|z) for prediction: softmax_c [ln pi_c + ln N(z | mu_c, sigma_c^2)].
 

@@ -138,11 +138,13 @@ class VariationalMixture(nn.Module):
     def encode(self, x):
         """Mean and log-variance of q(z|x).
 
-        The log-variance is bounded to [-LOG_VAR_BOUND, LOG_VAR_BOUND]: on inputs of 1e3 scale and
-        above an unbounded head can overflow exp() in float32 within a few steps.
+        The log-variance is bounded to (-LOG_VAR_BOUND, LOG_VAR_BOUND): on inputs of 1e3 scale and
+        above an unbounded head can overflow exp() in float32 within a few steps. The bound is
+        soft, b tanh(v / b), not a clamp: a clamped head that reaches -b (gamma-training drives
+        it there) gets no gradient, and the KL it carries into the clustering phase stays trapped.
         """
         z_mean, z_log_var = self.encoder(x)
-        return z_mean, z_log_var.clamp(-LOG_VAR_BOUND, LOG_VAR_BOUND)
+        return z_mean, LOG_VAR_BOUND * torch.tanh(z_log_var / LOG_VAR_BOUND)
 
     def decode(self, z):
         """Decoder output: the reconstruction (Gaussian) or its logits (Bernoulli)."""

@@ -1,15 +1,22 @@
 """The S3VDC training schedule (Algorithm 1): gamma-training, then M periods of annealing."""
 
+import math
 from dataclasses import dataclass
 
+from .._engine import exponential_decay_to_floor
 from ._losses import annealing_weight
+
+# On data smaller than this many mini-batches an epoch counts as this many steps: the paper's
+# epoch counts assume hundreds of steps per epoch, and 30 steps of warm-up on 55 samples leave
+# an untrained encoder whose embeddings collapse onto one component.
+MIN_STEPS_PER_EPOCH = 10
 
 
 def epochs_to_steps(epochs, steps_per_epoch):
     """Whole steps for a (possibly fractional) number of epochs; any positive budget is >= 1."""
     if epochs <= 0:
         return 0
-    return max(1, int(round(epochs * steps_per_epoch)))
+    return max(1, int(round(epochs * max(steps_per_epoch, MIN_STEPS_PER_EPOCH))))
 
 
 @dataclass(frozen=True)
@@ -59,3 +66,43 @@ class S3VDCSchedule:
         if step_in_period <= self.anneal_steps:
             return annealing_weight(step_in_period, self.anneal_steps, self.gamma, self.power)
         return 1.0
+
+
+def learning_rate_schedule(schedule, learning_rate, min_learning_rate, clustering_learning_rate=None,
+                           warmup_decay=0.1, ramp_steps=0):
+    """Global step -> learning rate for a fit with this schedule.
+
+    ``clustering_learning_rate=None``: the authors' curve, one exponential decay from
+    ``learning_rate`` to ``min_learning_rate`` over the whole budget. Compressed into a short
+    budget, that curve leaves the clustering phase at ~1e-5 and below, where the prior cannot
+    move. Otherwise each phase has its own curve: the warm-up decays exponentially from
+    ``learning_rate`` to ``warmup_decay * learning_rate``; the clustering phase ramps
+    linearly from 0 to ``clustering_learning_rate`` over ``ramp_steps`` (fresh optimiser
+    moments need a few small steps), then decays exponentially to ``min_learning_rate`` at the
+    end of the budget. Steps past the budget (a continued fit) stay at the floor.
+    """
+    total = schedule.total_steps
+    if clustering_learning_rate is None:
+        return exponential_decay_to_floor(learning_rate, min_learning_rate, total)
+    warmup = _exponential(learning_rate, warmup_decay * learning_rate, 0, schedule.warmup_steps)
+    clustering = _exponential(clustering_learning_rate, min_learning_rate, schedule.warmup_steps + ramp_steps,
+                              total)
+
+    def rate(step):
+        if step < schedule.warmup_steps:
+            return warmup(step)
+        into_phase = step - schedule.warmup_steps
+        if into_phase < ramp_steps:
+            return clustering_learning_rate * (into_phase + 1) / (ramp_steps + 1)
+        return clustering(step)
+
+    return rate
+
+
+def _exponential(initial, final, first_step, last_step):
+    """initial at ``first_step``, decaying exponentially to ``final`` at ``last_step`` and staying there."""
+    span = last_step - first_step
+    if span <= 1 or final >= initial:
+        return lambda step: initial
+    log_ratio = math.log(final / initial)
+    return lambda step: initial * math.exp(log_ratio * min(max(step - first_step, 0), span) / span)

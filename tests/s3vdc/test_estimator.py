@@ -59,16 +59,23 @@ def test_history_records_every_phase(fitted):
     assert init["samples"] == 150 and init["seconds"] > 0
     epochs = [entry for entry in fitted.history_ if entry["phase"] != "gmm_init"]
     assert all(np.isfinite(entry["loss"]) and entry["nonfinite_steps"] == 0 for entry in epochs)
-    # learning rate decays monotonically to the floor
-    rates = [entry["learning_rate"] for entry in epochs]
-    assert rates == sorted(rates, reverse=True)
+    # The warm-up's rate decays; the clustering phase ramps up to its own rate, then decays to the floor.
+    warmup = [entry["learning_rate"] for entry in epochs if entry["phase"] == "warmup"]
+    clustering = [entry["learning_rate"] for entry in epochs if entry["phase"] == "clustering"]
+    assert warmup == sorted(warmup, reverse=True)
+    assert warmup[0] == pytest.approx(1e-2, rel=0.2) and warmup[-1] == pytest.approx(1e-3, rel=0.2)
+    assert clustering[0] < fitted.clustering_learning_rate  # the ramp's first epoch (a tenth of the phase)
+    assert clustering[1:] == sorted(clustering[1:], reverse=True)
+    assert max(clustering) <= fitted.clustering_learning_rate
+    assert clustering[-1] == pytest.approx(fitted.min_learning_rate, rel=0.5)
     assert fitted.n_iter_ == 20 + 3 + 2
 
 
 def test_beta_follows_the_annealing_schedule_per_epoch(fitted):
-    # 150 samples / 32 = 5 steps per epoch: 3 annealing epochs (15 steps), then 2 static ones.
+    # 150 samples / 32 = 5 batches, fewer than 10: an epoch counts as 10 steps, so 3 annealing epochs
+    # are 30 steps, then 2 static ones; history is written every 5 steps.
     betas = [entry["beta"] for entry in fitted.history_ if entry["phase"] == "clustering"]
-    expected_first = 5e-4 + np.mean([(t / 15) ** 3 for t in range(1, 6)])
+    expected_first = 5e-4 + np.mean([(t / 30) ** 3 for t in range(1, 6)])
     assert betas[0] == pytest.approx(expected_first, rel=1e-5)
     assert betas == sorted(betas)
     assert betas[-2:] == [1.0, 1.0]

@@ -106,7 +106,9 @@ def test_schedule_beta_follows_equation_10_then_static():
     assert schedule.total_steps == 5 + 2 * 6
 
 
-@pytest.mark.parametrize("epochs, steps_per_epoch, expected", [(0, 10, 0), (0.01, 10, 1), (2.5, 10, 25), (3, 7, 21)])
+# Fewer than 10 batches: an epoch counts as 10 steps (small data still gets a trained encoder).
+@pytest.mark.parametrize("epochs, steps_per_epoch, expected",
+                         [(0, 10, 0), (0.01, 10, 1), (2.5, 10, 25), (3, 17, 51), (3, 7, 30), (3, 1, 30)])
 def test_epochs_to_steps(epochs, steps_per_epoch, expected):
     assert epochs_to_steps(epochs, steps_per_epoch) == expected
 
