@@ -106,7 +106,7 @@ def load_set(name, data_dir):
     return StandardScaler().fit_transform(merged[:, 1:]), np.unique(merged[:, 0], return_inverse=True)[1], {}
 
 
-def compare_on_set(name, X, y, params, seed, n_jobs):
+def compare_on_set(name, X, y, params, seed, n_jobs, baselines=("kmeans", "gmm", "spectral")):
     """One seed on one set: S3VDC (ACC at initialisation and at the end) and the three baselines."""
     k = len(np.unique(y))
     row = {"set": name, "seed": seed}
@@ -119,15 +119,35 @@ def compare_on_set(name, X, y, params, seed, n_jobs):
     row["nonfinite_steps"] = sum(entry.get("nonfinite_steps", 0) for entry in model.history_)
     row["empty_components"] = int(np.sum(np.bincount(model.labels_, minlength=k) == 0))
     row["reseeded"] = sum(len(entry["components"]) for entry in model.history_ if entry.get("event") == "reseeded")
-    baselines = {
+    models = {
         "kmeans": KMeans(k, n_init=10, random_state=seed),
         "gmm": GaussianMixture(k, covariance_type="diag", random_state=seed),
         "spectral": SpectralClustering(k, affinity="nearest_neighbors", n_neighbors=10, random_state=seed,
                                        n_jobs=n_jobs),
     }
-    for key, baseline in baselines.items():
-        row[key] = clustering_accuracy(y, baseline.fit_predict(X))
+    for key in baselines:
+        row[key] = clustering_accuracy(y, models[key].fit_predict(X))
     return row
+
+
+def mnist_benchmark(args):
+    """The MNIST recipe (MNIST_PARAMS) beside KMeans and GaussianMixture, ACC at initialisation and end."""
+    X, y = load_mnist(args.data_dir)
+    params = {key: value for key, value in MNIST_PARAMS.items() if key != "n_clusters"}
+    if args.paper_schedule:
+        params.update(MNIST_PAPER_SCHEDULE)
+    print(f"# S3VDC on MNIST {X.shape}, seeds 0-{args.seeds - 1}, n_jobs={args.n_jobs}\nmachine: "
+          f"{machine_description()}\nparameters: {params}", flush=True)
+    rows = []
+    for seed in range(args.seeds):
+        rows.append(compare_on_set("mnist", X, y, params, seed, args.n_jobs, baselines=("kmeans", "gmm")))
+        print("  " + " ".join(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}"
+                              for key, value in rows[-1].items()), flush=True)
+    print("\n| MNIST 70,000 | S3VDC at init | S3VDC | KMeans | GaussianMixture | S3VDC s a fit |\n| --- | --- | --- | "
+          "--- | --- | --- |\n| " + f"{len(rows)} seed(s) | " + " | ".join(
+              f"{np.mean([r[c] for r in rows]):.3f} +- {np.std([r[c] for r in rows]):.3f}"
+              for c in ("s3vdc_init", "s3vdc", "kmeans", "gmm")) + f" | {np.mean([r['s3vdc_seconds'] for r in rows]):.0f} |")
+    return {"mode": "mnist", "machine": machine_description(), "n_jobs": args.n_jobs, "params": params, "rows": rows}
 
 
 def sets_benchmark(args):
@@ -245,6 +265,7 @@ def nan_check(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=("digits", "mnist", "nan-check", "sets"))
+    parser.add_argument("--tag", default="", help="suffix of the JSON file name")
     parser.add_argument("--sets", nargs="*", help="sets: which (default: all seven)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="threads of every fit (default: all cores)")
     parser.add_argument("--seeds", type=int, default=5)
@@ -256,12 +277,12 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    runners = {"nan-check": nan_check, "sets": sets_benchmark}
+    runners = {"nan-check": nan_check, "sets": sets_benchmark, "mnist": mnist_benchmark}
     report = runners.get(args.dataset, benchmark)(args)
     RESULTS.mkdir(exist_ok=True)
     suffix = "-paper" if getattr(args, "paper_schedule", False) else ""
     device = "cuda" if "no GPU" not in report["machine"] else "cpu"
-    out = RESULTS / f"s3vdc-{args.dataset}{suffix}-{device}.json"
+    out = RESULTS / f"s3vdc-{args.dataset}{suffix}{args.tag}-{device}.json"
     out.write_text(json.dumps(report, indent=1, default=float))
     print(f"\nwritten to {out}")
 

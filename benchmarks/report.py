@@ -81,6 +81,20 @@ def s3vdc_table(result, paper_acc=None):
     return _list_table(["model", "ACC", "NMI", "ARI", "fit seconds"], rows)
 
 
+def s3vdc_sets_table(result):
+    """ACC per set of ``bench_s3vdc.py sets``: S3VDC at initialisation and at the end, and the baselines."""
+    rows = []
+    names = list(dict.fromkeys(row["set"] for row in result["rows"]))
+    for name in names:
+        runs = [row for row in result["rows"] if row["set"] == name]
+        rows.append([f"{name} ({len(runs)} seeds)"]
+                    + [_mean_std([run[key] for run in runs]) if key in runs[0] else ""
+                       for key in ("s3vdc_init", "s3vdc", "kmeans", "gmm", "spectral")]
+                    + [_mean_std([run["s3vdc_seconds"] for run in runs], digits=0)])
+    return _list_table(["data", "S3VDC at init", "S3VDC", "KMeans", "GaussianMixture (diag)", "Spectral (10-NN)",
+                        "S3VDC fit seconds"], rows)
+
+
 def s3vdc_cost_table(results):
     """Throughput, share of the matmul peak and GMM-initialisation cost per dataset."""
     rows = []
@@ -425,6 +439,8 @@ def write_report(results_dir=RESULTS_DIR, output_dir="."):
         s3vdc_table(mnist, S3VDC_PAPER_MNIST_ACC) if mnist else _missing("s3vdc-mnist-cpu.json"),
     )
     emit("s3vdc_digits.rst", s3vdc_table(digits) if digits else _missing("s3vdc-digits-cpu.json"))
+    sets = _load(results_dir, "s3vdc-sets-cpu.json")
+    emit("s3vdc_sets.rst", s3vdc_sets_table(sets) if sets else _missing("s3vdc-sets-cpu.json"))
     s3vdc_results = {name: r for name, r in [("MNIST", mnist), ("load_digits", digits)] if r}
     if s3vdc_results:
         emit("s3vdc_cost.rst", s3vdc_cost_table(s3vdc_results))
