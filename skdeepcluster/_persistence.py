@@ -748,7 +748,7 @@ def _check_central_directory(path, file):
         if record[:4] != b"PK\x06\x06":
             raise ModelFileError(path, "is not a skdeepcluster model file (its zip64 end record is missing).")
         n_entries, directory_size = struct.unpack("<QQ", record[32:48])
-    if n_entries > 2 or directory_size > LIMITS["central_directory_bytes"]:
+    if n_entries > 16 or directory_size > LIMITS["central_directory_bytes"]:
         raise ModelFileError(path, f"is not a skdeepcluster model file: its zip archive lists {n_entries} members in "
                                    f"{directory_size} bytes, where a model file has 2.")
     file.seek(0)
