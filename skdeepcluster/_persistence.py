@@ -516,9 +516,13 @@ def _write_archive(file, json_bytes, arrays, mode):
     os.fsync(file.fileno())
 
 
+_unnamed_files_link = True  # until an attempt fails in this process
+
+
 def _write_unnamed(folder, name, json_bytes, arrays, mode):
     """The path of a complete temporary file written unnamed first (Linux), or None where unsupported."""
-    if not hasattr(os, "O_TMPFILE"):
+    global _unnamed_files_link
+    if not hasattr(os, "O_TMPFILE") or not _unnamed_files_link:
         return None
     try:
         descriptor = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o666)
@@ -529,7 +533,8 @@ def _write_unnamed(folder, name, json_bytes, arrays, mode):
         temporary = _temporary_name(folder, name)
         try:
             os.link(f"/proc/self/fd/{file.fileno()}", temporary, follow_symlinks=True)
-        except OSError:  # no /proc, or a sandbox that cannot link it: write a named file instead
+        except OSError:  # no /proc, or a sandbox that cannot link it: named files from now on
+            _unnamed_files_link = False
             return None
     return temporary
 

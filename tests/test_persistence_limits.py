@@ -363,3 +363,73 @@ def test_fuzzed_files_are_refused_or_loaded_in_bounded_time_and_memory(saved, cr
     assert report["peak_growth_mib"] < 100, report["largest"]
     print({key: value for key, value in report.items() if key != "outcomes"},
           {outcome: list(outcomes.values()).count(outcome) for outcome in set(outcomes.values())})
+
+
+# ---- what save guarantees on disk -----------------------------------------------------------------
+
+
+def test_save_keeps_the_file_mode_and_syncs_file_then_folder(saved, tmp_path, monkeypatch):
+    model = load(saved["s3vdc"])
+    path = tmp_path / "model.skdc"
+    path.write_bytes(b"previous version")
+    os.chmod(path, 0o600)
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        synced.append("folder" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    model.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # The data is on disk before the rename, the rename after it. (A first save in a process
+    # where unnamed files cannot be linked writes the file twice, hence "ends with".)
+    assert synced[-2:] == ["file", "folder"] and synced.count("folder") == 1
+    umask = os.umask(0)
+    os.umask(umask)
+    model.save(tmp_path / "new.skdc")
+    assert stat.S_IMODE((tmp_path / "new.skdc").stat().st_mode) == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skdc", "new.skdc"]
+
+
+def test_save_removes_the_temporary_files_of_killed_saves(saved, tmp_path, monkeypatch):
+    import skdeepcluster._persistence as persistence
+
+    model = load(saved["s3vdc"])
+    dead = tmp_path / ".model.skdc.999999999.0badc0de.tmp"  # no such process
+    running = tmp_path / f".model.skdc.{os.getpid()}.0badc0de.tmp"  # a save in progress in this process
+    other = tmp_path / ".other.skdc.999999999.0badc0de.tmp"  # another file's
+    for leftover in (dead, running, other):
+        leftover.write_bytes(b"partial")
+    monkeypatch.setattr(persistence, "_write_unnamed", lambda *args: None)  # as where O_TMPFILE is missing
+    model.save(tmp_path / "model.skdc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.skdc", running.name, other.name])
+
+
+_SAVE_FOREVER = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import skdeepcluster
+model = skdeepcluster.load(sys.argv[1])
+print("ready", flush=True)
+while True:
+    model.save(sys.argv[2])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_kill_9_during_saves_leaves_the_file_whole_and_no_temporary_files_after_the_next_save(saved, tmp_path):
+    target = tmp_path / "model.skdc"
+    child = subprocess.Popen([sys.executable, "-c", _SAVE_FOREVER, str(saved["loster"]), str(target)],
+                             stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.5)  # dozens of saves
+    finally:
+        child.kill()
+        child.wait()
+    reference = load(saved["loster"])
+    np.testing.assert_array_equal(load(target).predict(X_SERIES), reference.predict(X_SERIES))
+    reference.save(target)  # removes what the killed process left, if anything
+    assert [p.name for p in tmp_path.iterdir()] == ["model.skdc"]
