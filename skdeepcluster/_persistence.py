@@ -426,6 +426,7 @@ def save_estimator(estimator, path):
     state = {}
     snapshot = object.__new__(cls)
     snapshot.__dict__.update(attributes)
+    snapshot._check_architecture_unchanged()  # e.g. set_params(latent_dim=...) after fit
     for name, value in attributes.items():
         if name in params:
             continue

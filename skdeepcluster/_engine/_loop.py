@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._distributed import SINGLE_PROCESS
+from ._random import explicit_draws_only
 
 
 class TrainingDivergedError(FloatingPointError, ValueError):
@@ -138,7 +139,9 @@ class TrainingLoop:
                 for group in self.optimizer.param_groups:
                     group["lr"] = learning_rate
                 batch = self.batches.next_batch()
-                if self._train_step(batch, loss_fn, sums):
+                with explicit_draws_only():  # the steps' draws name their generator: no interception cost
+                    stepped = self._train_step(batch, loss_fn, sums)
+                if stepped:
                     seen, self._consecutive_bad = seen + 1, 0
                 else:
                     skipped, self._consecutive_bad = skipped + 1, self._consecutive_bad + 1

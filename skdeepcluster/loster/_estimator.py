@@ -417,8 +417,9 @@ class LoSTerClustering(_BaseDeepClustering):
         self : LoSTerClustering
             The fitted estimator.
         """
-        with self._unchanged_on_failure():
-            return self._fit(X)
+        with self._fit_transaction() as model:  # atomic: other threads see the old model or the new one
+            model._fit(X)
+        return self
 
     def _fit(self, X):
         series, lengths = self._check_series(X)
