@@ -83,9 +83,35 @@ _SAFETENSORS_NAMES = {np.dtype(dtype): name for name, dtype in _SAFETENSORS_DTYP
 
 
 class ModelFileError(ValueError):
-    """A file that :func:`skdeepcluster.load` refuses; ``path`` is the file, and the message names it.
+    """A file that :func:`skdeepcluster.load` refuses.
 
-    A subclass of ``ValueError``, so ``except ValueError`` catches every refusal.
+    A subclass of ``ValueError``, so ``except ValueError`` catches every refusal; the message
+    starts with the file's path and says what was wrong with the file.
+
+    Parameters
+    ----------
+    path : str
+        The file that was refused.
+    message : str
+        What was wrong with it, appended to the path.
+
+    Attributes
+    ----------
+    path : str
+        The file that was refused.
+
+    See Also
+    --------
+    load : Load an estimator saved with ``save``.
+
+    Examples
+    --------
+    >>> from skdeepcluster import ModelFileError, load
+    >>> try:
+    ...     load(__file__)
+    ... except ModelFileError as error:
+    ...     print(error.path == __file__)
+    True
     """
 
     def __init__(self, path, message):
