@@ -698,10 +698,11 @@ def load(path, *, max_bytes=MAX_FILE_BYTES):
         path = os.fsdecode(path)
     if type(max_bytes) is not int or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive int; got {max_bytes!r}.")
+    file = _open_regular_file(path, max_bytes)  # an OSError here: the file could not be opened
     try:
-        return _load(path, max_bytes)
-    except (ModelFileError, OSError, MemoryError):
-        # OSError: the file could not be opened or read; its content was not the problem.
+        with file:
+            return _load(path, file, max_bytes)
+    except (ModelFileError, MemoryError):
         raise
     except ValueError as exc:
         raise ModelFileError(path, f"was refused: {exc}") from exc
@@ -709,9 +710,8 @@ def load(path, *, max_bytes=MAX_FILE_BYTES):
         raise ModelFileError(path, f"is not a valid skdeepcluster model file: {type(exc).__name__}: {exc}") from exc
 
 
-def _load(path, max_bytes):
-    with _open_regular_file(path, max_bytes) as file:
-        json_bytes, version, arrays_name, arrays = _read_members(path, file, max_bytes)
+def _load(path, file, max_bytes):
+    json_bytes, version, arrays_name, arrays = _read_members(path, file, max_bytes)
     document = _parse_json(json_bytes, path, JSON_MEMBER)
     if type(document) is not dict or document.get("format") != FORMAT_NAME:
         raise ModelFileError(path, f"is not a skdeepcluster model file: {JSON_MEMBER} does not declare the format "
@@ -732,32 +732,21 @@ def _load(path, max_bytes):
     return _rebuild(class_name, document, tensors)
 
 
-class _open_regular_file:
+def _open_regular_file(path, max_bytes):
     """The opened file, if ``path`` is a regular file of at most ``max_bytes`` bytes."""
-
-    def __init__(self, path, max_bytes):
-        self.path, self.max_bytes = path, max_bytes
-
-    def __enter__(self):
-        # stat first: opening a device or a pipe can block or have effects of its own.
-        if not stat.S_ISREG(os.stat(self.path).st_mode):
-            raise ModelFileError(self.path, "is not a regular file (a folder, device, pipe or socket); model files "
-                                            "are regular files.")
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-        self.file = os.fdopen(os.open(self.path, flags), "rb")
-        status = os.fstat(self.file.fileno())
-        if not stat.S_ISREG(status.st_mode):  # replaced between stat and open
-            self.file.close()
-            raise ModelFileError(self.path, "is not a regular file.")
-        if status.st_size > self.max_bytes:
-            self.file.close()
-            raise ModelFileError(self.path, f"has {status.st_size} bytes, more than max_bytes={self.max_bytes}; pass "
-                                            "a larger max_bytes to load it if you trust its size.")
-        self.size = status.st_size
-        return self.file
-
-    def __exit__(self, *exc_info):
-        self.file.close()
+    # stat first: opening a device or a pipe can block or have effects of its own.
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ModelFileError(path, "is not a regular file (a folder, device, pipe or socket); model files are "
+                                   "regular files.")
+    file = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb")
+    status = os.fstat(file.fileno())
+    if not stat.S_ISREG(status.st_mode) or status.st_size > max_bytes:  # (replaced between stat and open)
+        file.close()
+        if not stat.S_ISREG(status.st_mode):
+            raise ModelFileError(path, "is not a regular file.")
+        raise ModelFileError(path, f"has {status.st_size} bytes, more than max_bytes={max_bytes}; pass a larger "
+                                   "max_bytes to load it if you trust its size.")
+    return file
 
 
 def _check_central_directory(path, file):
@@ -813,8 +802,7 @@ def _read_members(path, file, max_bytes):
             arrays = _read_member(path, archive, arrays_info, max_bytes)
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, ValueError,
-            struct.error, OSError, Exception) as exc:
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, zlib.error, NotImplementedError, OSError on bad offsets...
         raise ModelFileError(path, f"is not a skdeepcluster model file (not a readable zip archive: {exc}); it may "
                                    "be truncated or written by pickle/joblib.") from exc
     return json_bytes, version, ARRAYS_MEMBERS[version], arrays
@@ -917,7 +905,7 @@ def _read_safetensors(path, data):
 
 
 def _read_torch_arrays(path, data):
-    """Format version 1: ``arrays.pt``, read with ``torch.load(weights_only=True)`` on a torch without known bypasses."""
+    """Format version 1: ``arrays.pt``, by ``torch.load(weights_only=True)``, on a torch without known bypasses."""
     release = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2] if part.isdigit())
     if release < _SAFE_WEIGHTS_ONLY_TORCH:
         raise ModelFileError(path, f"uses format version 1, whose tensors are read with torch.load(weights_only=True); "

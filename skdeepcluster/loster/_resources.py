@@ -8,7 +8,6 @@ check, such a fit allocates for minutes and then fails with the allocator's raw 
 
 import os
 
-import numpy as np
 import torch
 from sklearn.utils import check_array
 

@@ -20,7 +20,8 @@ def probe_inputs():
     rng = np.random.RandomState(0)
     table = np.vstack([rng.normal(-3, 1, (12, 3)), rng.normal(3, 1, (12, 3))])
     t = np.linspace(0.0, 1.0, 8)
-    series = np.sin(2 * np.pi * np.where(np.arange(24) % 2 == 0, 1.0, 3.0)[:, None] * t) + 0.1 * rng.normal(size=(24, 8))
+    frequencies = np.where(np.arange(24) % 2 == 0, 1.0, 3.0)[:, None]
+    series = np.sin(2 * np.pi * frequencies * t) + 0.1 * rng.normal(size=(24, 8))
     return table, series
 
 
