@@ -4,7 +4,8 @@ Used by tests/test_persistence_limits.py as ``python tests/_load_fuzz_child.py F
 ``RLIMIT_AS`` is set to the address space in use after importing torch and skdeepcluster plus
 ``LIMIT_MIB``, so an allocation that a crafted file provokes beyond that fails with
 ``MemoryError`` (reported) instead of exhausting the machine. The report maps each file name
-to its outcome ("ok" or the exception's class name) and gives the slowest load and the largest
+to its outcome ("ok" or the exception's class name) and to its seconds and MiB of memory growth,
+and gives the slowest load and the largest
 growth of resident memory during one load (the peak, ``VmHWM``, is reset before each load
 through ``/proc/self/clear_refs``). Files named ``ok-*`` are loaded once first, untimed: the
 first load of each estimator imports and initialises what its inference needs.
@@ -42,7 +43,7 @@ def main(folder, limit_mib):
     names = sorted(os.listdir(folder))
     limit = _status("VmSize") + int(limit_mib) * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
-    outcomes, slowest, largest_growth = {}, (0.0, None), (0, None)
+    outcomes, slowest, largest_growth, details = {}, (0.0, None), (0, None), {}
     warnings.simplefilter("ignore")
     for name in names:
         if name.startswith("ok-"):
@@ -60,11 +61,13 @@ def main(folder, limit_mib):
                 outcome = "ModelFileError without the path"
         elapsed = time.perf_counter() - started
         slowest = max(slowest, (elapsed, name))
-        largest_growth = max(largest_growth, (_status("VmHWM") - before, name))
+        growth = _status("VmHWM") - before
+        largest_growth = max(largest_growth, (growth, name))
         outcomes[name] = outcome
+        details[name] = [elapsed, growth / 2**20]
     print(json.dumps({"outcomes": outcomes, "slowest_s": slowest[0], "slowest": slowest[1],
                       "peak_growth_mib": largest_growth[0] / 2**20, "largest": largest_growth[1],
-                      "limit_mib": int(limit_mib)}))
+                      "limit_mib": int(limit_mib), "details": details}))
 
 
 if __name__ == "__main__":

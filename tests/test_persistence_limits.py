@@ -248,7 +248,7 @@ def test_a_file_of_every_format_version_loads_and_predicts_as_when_saved(tmp_pat
 
     table, series = probe_inputs()
     fixtures = sorted(FIXTURES.glob("*-expected.json"))
-    assert {path.name.split("-")[0] for path in fixtures} == {"v1"}  # add each new format version's files here
+    assert {path.name.split("-")[0] for path in fixtures} == {"v1", "v2"}  # add each new format version's files
     for expected_path in fixtures:
         tag = expected_path.name.removesuffix("-expected.json")
         expected = json.loads(expected_path.read_text())

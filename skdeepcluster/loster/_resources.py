@@ -120,10 +120,10 @@ def check_series_array(X, **kwargs):
         lengths = _ragged_lengths(X)
         if lengths is None:
             raise
-        raise ValueError(f"X holds series of different lengths ({', '.join(map(str, lengths[:5]))}"
-                         f"{', ...' if len(lengths) > 5 else ''}), which do not form an array. Pad the shorter series "
-                         "with trailing NaN to the longest length (LoSTerClustering reads NaN padding as "
-                         "variable-length series), e.g. with tslearn.utils.to_time_series_dataset.") from exc
+        shown = ", ".join(map(str, lengths[:5])) + (", ..." if len(lengths) > 5 else "")
+        raise ValueError(f"X is an inhomogeneous sequence: its series have different lengths ({shown}). Pad the "
+                         "shorter series with trailing NaN to the longest length (LoSTerClustering reads NaN "
+                         "padding as variable-length series), e.g. with tslearn.utils.to_time_series_dataset.") from exc
 
 
 def _ragged_lengths(X):

@@ -49,6 +49,6 @@ def test_ragged_series_get_a_message_pointing_to_nan_padding(method):
     model = LoSTerClustering(n_clusters=2)
     if method == "predict":
         model = tiny_loster().fit(np.random.RandomState(0).normal(size=(40, 4)))
-    with pytest.raises(ValueError, match=r"X holds series of different lengths \(4, 3, 5\), which do not form an "
-                                         r"array. Pad the shorter series with trailing NaN"):
+    with pytest.raises(ValueError, match=r"X is an inhomogeneous sequence: its series have different lengths "
+                                         r"\(4, 3, 5\). Pad the shorter series with trailing NaN"):
         getattr(model, method)(ragged)

@@ -6,7 +6,10 @@ Run by hand with the version whose format should be kept readable, e.g.::
 
 It writes ``<tag>-s3vdc.skdc``, ``<tag>-loster.skdc`` and ``<tag>-expected.json`` (the labels
 and soft assignments each model predicted on ``probe_inputs()`` when it was saved) next to
-this script. Only the public API is used, so the script runs against any version.
+this script. Only the public API is used, so the script runs against any version. The tag
+starts with the format version (``v1-``, ``v2-``) and names the commit that wrote the files.
+Committed files are never rewritten: they stand for what that version wrote; a new format
+version gets new files, written before the format changes again.
 """
 
 import json
