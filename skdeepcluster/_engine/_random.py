@@ -70,8 +70,8 @@ _thread = threading.local()  # .generators: {device type: torch.Generator} of th
 
 # Random functions that take a ``generator`` argument: calls without one get this thread's.
 _TAKE_A_GENERATOR = frozenset([
-    torch.rand, torch.randn, torch.randint, torch.randperm, torch.rand_like, torch.randn_like,
-    torch.randint_like, torch.bernoulli, torch.multinomial, torch.normal, torch.poisson,
+    torch.rand, torch.randn, torch.randint, torch.randperm, torch.bernoulli, torch.multinomial, torch.normal,
+    torch.poisson,
     torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.bernoulli_, torch.Tensor.random_,
     torch.Tensor.exponential_, torch.Tensor.geometric_, torch.Tensor.cauchy_, torch.Tensor.log_normal_,
     torch.Tensor.bernoulli, torch.Tensor.multinomial,
@@ -83,8 +83,21 @@ _TAKE_A_GENERATOR = frozenset([
 _GLOBAL_ONLY = frozenset([
     torch.dropout, torch.nn.functional.dropout, torch.nn.functional.dropout1d, torch.nn.functional.dropout2d,
     torch.nn.functional.dropout3d, torch.nn.functional.alpha_dropout, torch.nn.functional.feature_alpha_dropout,
-    torch.nn.functional.rrelu, torch.nn.functional.gumbel_softmax,
+    torch.nn.functional.rrelu, torch.nn.functional.gumbel_softmax, torch.randint_like,
 ])
+# torch.rand_like and torch.randn_like take a generator only from torch 2.10 on: the mode and
+# the helpers below call torch.rand and torch.randn instead, which draw the same numbers.
+_LIKE = {torch.rand_like: torch.rand, torch.randn_like: torch.randn}
+
+
+def rand_like(tensor):
+    """``torch.rand_like(tensor)`` drawn from this thread's generator (:func:`torch_generator`)."""
+    return torch.rand(tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=torch_generator(tensor.device))
+
+
+def randn_like(tensor):
+    """``torch.randn_like(tensor)`` drawn from this thread's generator (:func:`torch_generator`)."""
+    return torch.randn(tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=torch_generator(tensor.device))
 
 
 def torch_generator(device):
@@ -135,6 +148,10 @@ class _ThreadGenerators(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func in _LIKE and kwargs.get("generator") is None and not kwargs.get("memory_format"):
+            tensor = args[0]
+            func, args = _LIKE[func], (tensor.shape,)
+            kwargs = {"dtype": tensor.dtype, "device": tensor.device, **kwargs}
         if func in _TAKE_A_GENERATOR and kwargs.get("generator") is None:
             device = _device_of(args, kwargs)
             if device.type != "meta":

@@ -19,10 +19,10 @@ from .._engine import (
     TrainingLoop,
     exponential_decay_to_floor,
     map_batches,
+    randn_like,
     resolve_cpu_threads,
     resolve_distributed,
     seeded_torch,
-    torch_generator,
 )
 from . import _losses
 from ._model import build_network
@@ -450,8 +450,7 @@ class S3VDCClustering(_BaseDeepClustering):
         return min(X.shape[0], max(self.gmm_init_samples, self.n_clusters, 2))
 
     def _noisy(self, batch):
-        return (batch + self.noise_std * torch.randn_like(batch, generator=torch_generator(batch.device))
-                if self.noise_std else batch)
+        return batch + self.noise_std * randn_like(batch) if self.noise_std else batch
 
     def _warmup_loss(self, module):
         reconstruction_loss = _RECONSTRUCTION_LOSSES[self.reconstruction][0]
@@ -472,7 +471,7 @@ class S3VDCClustering(_BaseDeepClustering):
         def loss_fn(batch, step):
             beta = schedule.beta(step - schedule.warmup_steps)
             z_mean, z_log_var = module.encode(self._noisy(batch))
-            z = z_mean + torch.exp(0.5 * z_log_var) * torch.randn_like(z_mean, generator=torch_generator(z_mean.device))
+            z = z_mean + torch.exp(0.5 * z_log_var) * randn_like(z_mean)
             reconstruction = reconstruction_loss(batch, module.decode(z)).mean()
             log_weights = module.log_weights
             responsibilities = _losses.cluster_responsibilities(z_mean, log_weights, module.means,
