@@ -132,6 +132,9 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
     def _unchanged_on_failure(self):
         """Leave the estimator exactly as it was if the block raises (even KeyboardInterrupt).
 
+        Superseded by :meth:`_fit_transaction`, which also makes the end of a fit atomic for
+        other threads; kept for subclasses that still fit in place.
+
         ``fit`` assigns fitted attributes only at its end, but validation (``n_features_in_``)
         comes first: without this, a refit that fails half-way would leave a mix of two models.
         Fitted objects are replaced, never modified in place, so a shallow copy suffices.

@@ -116,7 +116,10 @@ class ModelFileError(ValueError):
 
     def __init__(self, path, message):
         super().__init__(f"{path!r} {message}")
-        self.path = path
+        self.path, self._message = path, message
+
+    def __reduce__(self):  # pickled by (path, message), e.g. from a joblib or Dask worker
+        return type(self), (self.path, self._message)
 
 
 def _check_network_size(estimator, counts, name, hidden, n_inputs):

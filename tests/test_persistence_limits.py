@@ -293,6 +293,15 @@ def test_devices_pipes_and_folders_are_refused_without_reading(tmp_path):
         load(tmp_path / "missing.skdc")
 
 
+def test_refusals_pickle_as_they_are_raised_in_worker_processes(crafted):
+    import pickle
+
+    with pytest.raises(ModelFileError) as caught:
+        load(crafted["empty"])
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert type(copy) is ModelFileError and str(copy) == str(caught.value) and copy.path == caught.value.path
+
+
 def test_max_bytes_bounds_the_file_size(saved):
     size = saved["s3vdc"].stat().st_size
     with pytest.raises(ModelFileError, match=f"has {size} bytes, more than max_bytes=1000"):
