@@ -719,6 +719,7 @@ def _load(path, file, max_bytes):
     if type(document) is not dict or document.get("format") != FORMAT_NAME:
         raise ModelFileError(path, f"is not a skdeepcluster model file: {JSON_MEMBER} does not declare the format "
                                    f"{FORMAT_NAME!r}.")
+    _refuse_newer_format(path, json_bytes)
     if document.get("format_version") != version:
         raise ModelFileError(path, f"has an invalid format_version {_short(document.get('format_version'))}: "
                                    f"its members are those of format version {version}.")
@@ -790,12 +791,13 @@ def _read_members(path, file, max_bytes):
                                            f"{sorted({n for n in names if names.count(n) > 1})}.")
             versions = [version for version, name in ARRAYS_MEMBERS.items() if name in names]
             if JSON_MEMBER not in names or len(versions) != 1 or len(names) != 2:
+                if JSON_MEMBER in names and len(names) == 2:  # perhaps a newer format, with other members
+                    _refuse_newer_format(path, _read_member(path, archive, archive.getinfo(JSON_MEMBER),
+                                                            LIMITS["json_bytes"]))
                 wanted = " and ".join(f"{JSON_MEMBER} + {name}" for name in ARRAYS_MEMBERS.values())
                 raise ModelFileError(path, f"is not a skdeepcluster model file: the archive holds {_short(names)}, "
                                            f"not one of {wanted}.")
             version = versions[0]
-            if version > FORMAT_VERSION:  # pragma: no cover - a future member name
-                raise ModelFileError(path, f"uses format version {version}; upgrade skdeepcluster.")
             json_info, arrays_info = archive.getinfo(JSON_MEMBER), archive.getinfo(ARRAYS_MEMBERS[version])
             json_bytes = _read_member(path, archive, json_info, LIMITS["json_bytes"])
             # Tensors are never compressed (save stores them): their size in memory is their size in the file.
@@ -809,6 +811,22 @@ def _read_members(path, file, max_bytes):
         raise ModelFileError(path, f"is not a skdeepcluster model file (not a readable zip archive: {exc}); it may "
                                    "be truncated or written by pickle/joblib.") from exc
     return json_bytes, version, ARRAYS_MEMBERS[version], arrays
+
+
+def _refuse_newer_format(path, json_bytes):
+    """Refuse a file of a format version newer than this skdeepcluster reads, naming both versions."""
+    try:
+        document = _parse_json(json_bytes, path, JSON_MEMBER)
+    except ModelFileError:
+        return
+    version = document.get("format_version") if type(document) is dict else None
+    if type(version) is int and version > FORMAT_VERSION:
+        written_by = document.get("written_by")
+        writer = written_by.get("skdeepcluster") if type(written_by) is dict else None
+        raise ModelFileError(path, f"uses skdeepcluster file format version {version}"
+                                   f"{f' (written by skdeepcluster {writer})' if type(writer) is str else ''}, but "
+                                   f"this skdeepcluster reads format versions up to {FORMAT_VERSION}. Upgrade "
+                                   "skdeepcluster to load it.")
 
 
 def _read_member(path, archive, info, limit):

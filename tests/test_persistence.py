@@ -297,9 +297,10 @@ def test_load_refuses_files_that_are_not_model_files(saved, s3vdc, tmp_path):
 def test_load_refuses_a_newer_format_version(saved, tmp_path):
     document, arrays = _members(saved)
     document["format_version"] = 3
-    with pytest.raises(ValueError, match=r"invalid format_version 3: its members are those of format version 2"):
+    newer = r"format version 3 \(written by skdeepcluster .*\), but this skdeepcluster reads format versions up to 2\."
+    with pytest.raises(ValueError, match=newer):
         load(_write(tmp_path / "newer.skdc", document, arrays))
-    with pytest.raises(ValueError, match=r"archive holds \['skdeepcluster.json', 'arrays.v3'\], not one of"):
+    with pytest.raises(ValueError, match=newer):  # a newer format may have other members
         load(_write(tmp_path / "newer.skdc", document, arrays, arrays_member="arrays.v3"))
 
 
