@@ -224,12 +224,14 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         """Save the fitted estimator to a file that :func:`skdeepcluster.load` reads without unpickling code.
 
         The file is a zip archive holding the parameters and fitted attributes as JSON and the
-        arrays and network weights as tensors, which ``load`` reads with
-        ``torch.load(weights_only=True)``. Unlike a pickle, loading it cannot run code, so a
-        model file can be shared with, or received from, people you do not fully trust.
-        Weights are stored on the CPU whatever the training device. The file is written to a
-        temporary file in the same folder and then renamed, so an interrupted save never
-        leaves a partial file at ``path``. The optimiser state is not saved.
+        arrays and network weights in the safetensors layout, which ``load`` reads without
+        any unpickler. Unlike a pickle, loading it cannot run code, so a model file can be
+        shared with, or received from, people you do not fully trust. Weights are stored on
+        the CPU whatever the training device. The file is written completely, flushed to disk
+        and then renamed over ``path`` (whose permission bits it keeps), so an interrupted
+        save never leaves a partial file at ``path``. The optimiser state is not saved. The
+        estimator is read once, so a fit finishing in another thread meanwhile does not mix
+        two models in the file.
 
         Parameters
         ----------
@@ -242,7 +244,8 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         sklearn.exceptions.NotFittedError
             If the estimator is not fitted.
         ValueError
-            If ``random_state`` is a ``RandomState`` instance (set an int or None first).
+            If ``random_state`` is a ``RandomState`` instance (set an int or None first), or
+            if parameters that shape the network were changed with ``set_params`` after fit.
         TypeError
             If a fitted attribute holds a value the format cannot store.
         """
