@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import functools
 import warnings
 from numbers import Integral
 
@@ -39,6 +40,16 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
 
     # Fitted attributes holding torch objects: moved to the CPU when pickled.
     _torch_attributes = ("module_",)
+    # Methods that read the fitted model: each runs on one snapshot of it (see _fit_transaction).
+    _model_readers = ("predict", "predict_proba", "transform", "inverse_transform", "score", "score_samples",
+                      "sample")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in cls._model_readers:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_reads_a_snapshot", False):
+                setattr(cls, name, _reading_a_snapshot(method))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -90,8 +101,39 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
     # ---- fit transactions, interrupts, warm starts ---------------------------------------------
 
     @contextlib.contextmanager
+    def _fit_transaction(self):
+        """Yield a copy of the estimator to fit; swap its state in at the end, in one step.
+
+        The copy shares the fitted objects, which a fit replaces and never modifies in place.
+        If the block raises (even ``KeyboardInterrupt``) the estimator is left exactly as it
+        was. Otherwise the estimator's ``__dict__`` is replaced by the copy's in a single
+        assignment, so a method running in another thread, which reads one ``__dict__``
+        from start to end (:func:`_reading_a_snapshot`), sees the old model or the new one,
+        never a mix of the two.
+        """
+        model = object.__new__(type(self))
+        model.__dict__.update(self.__dict__)
+        yield model
+        self.__dict__ = model.__dict__
+
+    def _check_architecture_unchanged(self):
+        """Refuse to use a fitted network whose shaping parameters were changed with ``set_params``."""
+        fitted = getattr(self, "_progress", {}).get("architecture")
+        if not fitted:
+            return  # a file from before architectures were recorded
+        changed = [name for name in fitted if name in self._get_param_names() and _plain(getattr(self, name))
+                   != fitted[name]]
+        if changed:
+            described = ", ".join(f"{name}={fitted[name]!r} (now {getattr(self, name)!r})" for name in changed)
+            raise ValueError(f"{type(self).__name__} was fitted with {described}: these parameters shape the "
+                             "network and were changed with set_params after fit. Restore them, or fit again.")
+
+    @contextlib.contextmanager
     def _unchanged_on_failure(self):
         """Leave the estimator exactly as it was if the block raises (even KeyboardInterrupt).
+
+        Superseded by :meth:`_fit_transaction`, which also makes the end of a fit atomic for
+        other threads; kept for subclasses that still fit in place.
 
         ``fit`` assigns fitted attributes only at its end, but validation (``n_features_in_``)
         comes first: without this, a refit that fails half-way would leave a mix of two models.
@@ -182,12 +224,14 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         """Save the fitted estimator to a file that :func:`skdeepcluster.load` reads without unpickling code.
 
         The file is a zip archive holding the parameters and fitted attributes as JSON and the
-        arrays and network weights as tensors, which ``load`` reads with
-        ``torch.load(weights_only=True)``. Unlike a pickle, loading it cannot run code, so a
-        model file can be shared with, or received from, people you do not fully trust.
-        Weights are stored on the CPU whatever the training device. The file is written to a
-        temporary file in the same folder and then renamed, so an interrupted save never
-        leaves a partial file at ``path``. The optimiser state is not saved.
+        arrays and network weights in the safetensors layout, which ``load`` reads without
+        any unpickler. Unlike a pickle, loading it cannot run code, so a model file can be
+        shared with, or received from, people you do not fully trust. Weights are stored on
+        the CPU whatever the training device. The file is written completely, flushed to disk
+        and then renamed over ``path`` (whose permission bits it keeps), so an interrupted
+        save never leaves a partial file at ``path``. The optimiser state is not saved. The
+        estimator is read once, so a fit finishing in another thread meanwhile does not mix
+        two models in the file.
 
         Parameters
         ----------
@@ -200,10 +244,35 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         sklearn.exceptions.NotFittedError
             If the estimator is not fitted.
         ValueError
-            If ``random_state`` is a ``RandomState`` instance (set an int or None first).
+            If ``random_state`` is a ``RandomState`` instance (set an int or None first), or
+            if parameters that shape the network were changed with ``set_params`` after fit.
         TypeError
             If a fitted attribute holds a value the format cannot store.
         """
         from ._persistence import save_estimator
 
         save_estimator(self, path)
+
+
+def _plain(value):
+    """A parameter value as recorded in an architecture: tuples as lists, numpy ints as ints."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return value
+
+
+def _reading_a_snapshot(method):
+    """Run ``method`` on a view of one ``__dict__`` of the estimator: immune to a fit finishing meanwhile."""
+
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        view = object.__new__(type(self))
+        view.__dict__ = self.__dict__  # one reference: a fit ending now swaps in another dict, not this one
+        if "_progress" in view.__dict__:
+            view._check_architecture_unchanged()
+        return method(view, *args, **kwargs)
+
+    read._reads_a_snapshot = True
+    return read

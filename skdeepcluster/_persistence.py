@@ -1,21 +1,27 @@
 """A safe, versioned file format for fitted estimators: ``est.save(path)`` and :func:`load`.
 
-A model file is a zip archive with two members:
+A model file (format version 2) is a zip archive with two stored (uncompressed) members:
 
 ``skdeepcluster.json``
     The format name and version, the library versions that wrote it, the estimator class
     name, ``get_params()`` and the fitted attributes, all as tagged JSON, and the SHA-256 of
-    ``arrays.pt``.
-``arrays.pt``
-    A flat ``dict`` of CPU tensors written by :func:`torch.save`: the numeric arrays the JSON
-    refers to by key and the networks' ``state_dict`` entries. It is read with
-    ``torch.load(..., weights_only=True)``, which refuses anything but tensors and plain
-    containers.
+    ``arrays.safetensors``.
+``arrays.safetensors``
+    The numeric arrays the JSON refers to by key and the networks' ``state_dict`` entries,
+    in the safetensors layout (an 8-byte little-endian header length, a JSON header naming
+    each tensor's dtype, shape and byte range, then the raw bytes). It is read here with
+    ``numpy.frombuffer``: no unpickler is involved.
+
+Format version 1 (skdeepcluster before this change) held ``arrays.pt`` instead, written by
+:func:`torch.save`; it is still read, with ``torch.load(weights_only=True)``, on torch >= 2.10
+only (older torch releases have published bypasses of ``weights_only``).
 
 Nothing is ever imported or called by a name read from the file: the estimator class comes
 from a fixed registry of skdeepcluster's own estimators and every network is rebuilt from
 the estimator's parameters and fitted attributes by that registry's builder, then filled
-with the saved weights.
+with the saved weights. Every size is checked against a limit (see ``LIMITS``) before the
+memory it implies is allocated, so a small crafted file cannot make ``load`` allocate much
+more than the file's own size.
 
 Fitted attributes are encoded generically (every ``vars(estimator)`` entry that is not a
 constructor parameter), so new attributes need no change here as long as their values are
@@ -31,6 +37,10 @@ import math
 import os
 import pickle
 import secrets
+import stat
+import struct
+import sys
+import warnings
 import zipfile
 
 import numpy as np
@@ -44,15 +54,126 @@ from .s3vdc._estimator import S3VDCClustering
 from .s3vdc._model import build_network
 
 FORMAT_NAME = "skdeepcluster-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 JSON_MEMBER = "skdeepcluster.json"
-ARRAYS_MEMBER = "arrays.pt"
+# The member holding the tensors, by format version.
+ARRAYS_MEMBERS = {1: "arrays.pt", 2: "arrays.safetensors"}
+ARRAYS_MEMBER = ARRAYS_MEMBERS[FORMAT_VERSION]
 _TAG = "$type"
 
-# numpy dtypes stored as tensors of the same dtype; other numeric dtypes (non-native byte
-# order, unsigned ints wider than 8 bits) are stored as their raw bytes in a uint8 tensor.
-_NATIVE_DTYPES = {np.dtype(name) for name in ("bool", "int8", "int16", "int32", "int64", "uint8", "float16",
-                                              "float32", "float64", "complex64", "complex128")}
+# What load accepts, checked before the memory each implies is allocated.
+MAX_FILE_BYTES = 2**31  # default of load(max_bytes=...): the whole file, hence the tensors
+LIMITS = {
+    "json_bytes": 32 * 2**20,  # skdeepcluster.json, uncompressed (a long history_, many feature names)
+    "json_depth": 32,  # nesting of JSON arrays and objects (the format itself needs about 8)
+    "tensor_header_bytes": 16 * 2**20,  # the safetensors header
+    "tensors": 4096,  # tensors in the file (a network has a few dozen)
+    "central_directory_bytes": 2**16,  # the zip's table of contents: two members need ~150 bytes
+    "array_dimensions": 32,
+}
+# torch releases from which torch.load(weights_only=True) has no published bypass: 2.6.0
+# fixed remote code execution (CVE-2025-32434), 2.10.0 a memory corruption (CVE-2026-24747).
+_SAFE_WEIGHTS_ONLY_TORCH = (2, 10)
+
+# numpy dtypes stored with their own safetensors dtype (little-endian); any other numeric
+# dtype (big-endian, complex) is stored as its raw bytes in a U8 tensor.
+_SAFETENSORS_DTYPES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "I16": "<i2", "U16": "<u2", "I32": "<i4",
+                       "U32": "<u4", "I64": "<i8", "U64": "<u8", "F16": "<f2", "F32": "<f4", "F64": "<f8"}
+_SAFETENSORS_NAMES = {np.dtype(dtype): name for name, dtype in _SAFETENSORS_DTYPES.items()}
+
+
+class ModelFileError(ValueError):
+    """A file that :func:`skdeepcluster.load` refuses.
+
+    A subclass of ``ValueError``, so ``except ValueError`` catches every refusal; the message
+    starts with the file's path and says what was wrong with the file.
+
+    Parameters
+    ----------
+    path : str
+        The file that was refused.
+    message : str
+        What was wrong with it, appended to the path.
+
+    Attributes
+    ----------
+    path : str
+        The file that was refused.
+
+    See Also
+    --------
+    load : Load an estimator saved with ``save``.
+
+    Examples
+    --------
+    >>> from skdeepcluster import ModelFileError, load
+    >>> try:
+    ...     load(__file__)
+    ... except ModelFileError as error:
+    ...     print(error.path == __file__)
+    True
+    """
+
+    def __init__(self, path, message):
+        super().__init__(f"{path!r} {message}")
+        self.path, self._message = path, message
+
+    def __reduce__(self):  # pickled by (path, message), e.g. from a joblib or Dask worker
+        return type(self), (self.path, self._message)
+
+
+def _check_network_size(estimator, counts, name, hidden, n_inputs):
+    """Refuse parameters that describe a network larger than the weights present (the parameter budget).
+
+    ``counts`` is (number of tensors, number of values) saved for the network; ``hidden`` the
+    widths of its layers (each layer has at least one weight tensor with at least that many
+    values per input) and ``n_inputs`` the input size. Necessary conditions for any valid file,
+    checked before a single layer is built: building a network of 10^5 layers, even without
+    memory on torch's meta device, takes minutes.
+    """
+    n_tensors, n_values = counts
+    n_clusters, latent_dim = estimator.cluster_centers_.shape
+    needed_values = n_inputs * (hidden[0] if hidden else latent_dim) + sum(hidden) + n_clusters * latent_dim
+    if len(hidden) > n_tensors or needed_values > n_values:
+        raise ValueError(f"the parameters of {type(estimator).__name__} describe a network of at least "
+                         f"{len(hidden)} layers and {needed_values} weights, but the file holds {n_tensors} tensors "
+                         f"with {n_values} values for {name}.")
+
+
+def _positive_int(value, what):
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{what} must be a positive int; got {_short(value)}.")
+    return value
+
+
+def _fitted_centers(estimator):
+    centers = getattr(estimator, "cluster_centers_", None)
+    if type(centers) is not np.ndarray or centers.ndim != 2 or 0 in centers.shape:
+        raise ValueError("cluster_centers_ is not a non-empty 2-D array.")
+    return centers.shape
+
+
+def _s3vdc_size(estimator, counts):
+    _fitted_centers(estimator)
+    hidden = [_positive_int(width, "hidden_dims entries") for width in estimator.hidden_dims]
+    n_features = _positive_int(estimator.n_features_in_, "n_features_in_")
+    if estimator.encoder == "conv":
+        # The convolutions' weights do not grow with the image; the layer after them reads at
+        # least (height // 8) * (width // 8) positions (three stride-2 convolutions).
+        shape = estimator.input_shape
+        if (type(shape) is not tuple or len(shape) != 3
+                or math.prod(_positive_int(size, "input_shape entries") for size in shape) != n_features):
+            raise ValueError(f"input_shape {_short(shape)} does not describe images of n_features_in_={n_features}.")
+        n_features, hidden = max(1, (shape[1] // 8) * (shape[2] // 8)), []
+    _check_network_size(estimator, counts, "module_", hidden, n_features)
+
+
+def _loster_size(estimator, counts):
+    _fitted_centers(estimator)
+    n_features = (_positive_int(estimator.n_timestamps_in_, "n_timestamps_in_")
+                  * _positive_int(estimator.n_channels_in_, "n_channels_in_"))
+    n_blocks = estimator.n_encoder_blocks + estimator.n_decoder_blocks
+    _check_network_size(estimator, counts, "module_", [estimator.hidden_dim] * n_blocks, n_features)
 
 
 def _build_s3vdc(estimator):
@@ -68,11 +189,22 @@ def _build_loster(estimator):
                          estimator.dropout)
 
 
-# The only classes load() instantiates, and for each the networks it rebuilds: attribute
-# name -> builder(estimator with its other fitted attributes set) -> an untrained network.
+def _probe_s3vdc(estimator):
+    return np.zeros((1, estimator.n_features_in_))
+
+
+def _probe_loster(estimator):
+    shape = (1, estimator.n_timestamps_in_) if estimator._two_dimensional_input else (
+        1, estimator.n_timestamps_in_, estimator.n_channels_in_)
+    return np.linspace(0.0, 1.0, math.prod(shape)).reshape(shape)
+
+
+# The only classes load() instantiates, with for each: its networks (attribute name ->
+# (parameter budget check, builder(estimator with its other fitted attributes set) -> an
+# untrained network)) and a probe input that a loaded model must predict without error.
 _ESTIMATORS = {
-    "S3VDCClustering": (S3VDCClustering, {"module_": _build_s3vdc}),
-    "LoSTerClustering": (LoSTerClustering, {"module_": _build_loster}),
+    "S3VDCClustering": (S3VDCClustering, {"module_": (_s3vdc_size, _build_s3vdc)}, _probe_s3vdc),
+    "LoSTerClustering": (LoSTerClustering, {"module_": (_loster_size, _build_loster)}, _probe_loster),
 }
 
 
@@ -80,11 +212,11 @@ _ESTIMATORS = {
 
 
 class _Encoder:
-    """Tagged JSON for values, with numeric arrays and network weights collected in ``tensors``."""
+    """Tagged JSON for values, with numeric arrays and network weights collected in ``arrays``."""
 
     def __init__(self, builders):
         self.builders = builders
-        self.tensors = {}
+        self.arrays = {}
         self._array_keys = {}  # id(array) -> key: an array stored twice (means_ is cluster_centers_) stays shared
 
     def encode(self, value, where, top_level=None):
@@ -123,16 +255,14 @@ class _Encoder:
 
     def _encode_array(self, array, where):
         if array.dtype.kind in "biufc":
+            raw_bytes = array.dtype not in _SAFETENSORS_NAMES
             key = self._array_keys.get(id(array))
             if key is None:
                 key = self._array_keys[id(array)] = f"array.{len(self._array_keys)}"
-                if array.dtype in _NATIVE_DTYPES:
-                    self.tensors[key] = torch.from_numpy(np.array(array, order="C", copy=True))
-                else:
-                    raw = np.frombuffer(np.ascontiguousarray(array).tobytes(), dtype=np.uint8).copy()
-                    self.tensors[key] = torch.from_numpy(raw)
+                contiguous = np.array(array, order="C", copy=True)  # (ascontiguousarray makes 0-d arrays 1-d)
+                self.arrays[key] = np.frombuffer(contiguous.tobytes(), dtype=np.uint8) if raw_bytes else contiguous
             return {_TAG: "ndarray", "key": key, "dtype": array.dtype.str, "shape": list(array.shape),
-                    "raw_bytes": array.dtype not in _NATIVE_DTYPES}
+                    "raw_bytes": raw_bytes}
         if array.dtype.kind == "U" or (array.dtype == object and all(type(item) is str for item in array.flat)):
             return {_TAG: "str_array", "dtype": array.dtype.str, "shape": list(array.shape),
                     "items": [str(item) for item in array.flat]}
@@ -143,22 +273,40 @@ class _Encoder:
         prefix = f"{name}."
         state = module.state_dict()
         for key, tensor in state.items():
-            self.tensors[prefix + key] = tensor.detach().to("cpu", copy=True)
+            array = tensor.detach().to("cpu", copy=True).numpy()
+            if array.dtype not in _SAFETENSORS_NAMES:
+                raise TypeError(f"{name}.{key} is a tensor of dtype {tensor.dtype}, which the skdeepcluster file "
+                                "format cannot store.")
+            self.arrays[prefix + key] = array
         dtypes = sorted({str(tensor.dtype).removeprefix("torch.") for tensor in state.values()})
         return {_TAG: "module", "prefix": prefix, "dtypes": dtypes}
+
+
+def _safetensors_bytes(arrays):
+    """``arrays`` (name -> numpy array of a safetensors dtype) in the safetensors layout."""
+    header, offset = {}, 0
+    for name, array in arrays.items():
+        header[name] = {"dtype": _SAFETENSORS_NAMES[array.dtype], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the layout's padding: the data starts 8-byte aligned
+    little_endian = (np.asarray(array, order="C").astype(array.dtype.newbyteorder("<"), copy=False)
+                     for array in arrays.values())
+    return b"".join([struct.pack("<Q", len(text)), text, *(array.tobytes() for array in little_endian)])
 
 
 # ---- decoding ----------------------------------------------------------------------------------
 
 
 class _Decoder:
-    """Inverse of :class:`_Encoder`; modules are left as placeholders for :func:`_rebuild_modules`."""
+    """Inverse of :class:`_Encoder`; modules are left as placeholders for :func:`_rebuild`."""
 
-    def __init__(self, tensors, allow_arrays=True):
-        self.tensors = tensors
+    def __init__(self, arrays, allow_arrays=True):
+        self.arrays = arrays
         self.allow_arrays = allow_arrays
         self.used_keys = set()
-        self._arrays = {}
+        self._decoded = {}
 
     def decode(self, value, where):
         if value is None or type(value) in (bool, str, int, float):
@@ -185,45 +333,53 @@ class _Decoder:
                 raise ValueError(f"{where}: invalid numpy scalar {_short(item)}.")
             return dtype.type(item)
         if tag == "str_array":
-            dtype = _dtype(value["dtype"], "UO", where)
-            shape = _shape(value["shape"], where)
-            items = _expect(value["items"], list, where)
-            if not all(type(item) is str for item in items) or len(items) != math.prod(shape):
-                raise ValueError(f"{where}: invalid str array.")
-            array = np.empty(len(items), dtype=dtype)
-            array[:] = items
-            return array.reshape(shape)
+            return self._decode_str_array(value, where)
         if tag == "ndarray" and self.allow_arrays:
             return self._decode_array(value, where)
         if tag == "module" and self.allow_arrays:
             return _ModulePlaceholder(_expect(value["prefix"], str, where))
         raise ValueError(f"{where}: unexpected JSON value {_short(value)}.")
 
+    @staticmethod
+    def _decode_str_array(spec, where):
+        dtype = _dtype(spec["dtype"], "UO", where)
+        shape = _shape(spec["shape"], where)
+        items = _expect(spec["items"], list, where)
+        if not all(type(item) is str for item in items) or len(items) != math.prod(shape):
+            raise ValueError(f"{where}: invalid str array.")
+        # The declared width allocates width * 4 bytes per item: it must be the items' own, so
+        # that "<U500000000" cannot turn a few bytes of JSON into gigabytes.
+        longest = max(map(len, items), default=0)
+        if dtype.kind == "U" and dtype.itemsize // 4 > max(longest, 64):
+            raise ValueError(f"{where}: dtype {dtype} is wider than the longest of its strings ({longest}).")
+        array = np.empty(len(items), dtype=dtype)
+        array[:] = items
+        return array.reshape(shape)
+
     def _decode_array(self, spec, where):
         key = _expect(spec["key"], str, where)
         if not key.startswith("array."):
             raise ValueError(f"{where}: {key!r} is not an array key.")
         dtype = _dtype(spec["dtype"], "biufc", where)
-        shape = _shape(spec["shape"], where)
-        if key in self._arrays:  # one array under two names, as saved (means_ is cluster_centers_)
-            array = self._arrays[key]
-            if array.dtype != dtype or array.shape != tuple(shape):
-                raise ValueError(f"{where}: array {key!r} is not a {dtype} array of shape {tuple(shape)}.")
+        shape = tuple(_shape(spec["shape"], where))
+        if key in self._decoded:  # one array under two names, as saved (means_ is cluster_centers_)
+            array = self._decoded[key]
+            if array.dtype != dtype or array.shape != shape:
+                raise ValueError(f"{where}: array {key!r} is not a {dtype} array of shape {shape}.")
             return array
-        if key not in self.tensors:
-            raise ValueError(f"{where}: {ARRAYS_MEMBER} has no tensor {key!r}.")
-        tensor = self.tensors[key]
+        if key not in self.arrays:
+            raise ValueError(f"{where}: the file has no tensor {key!r}.")
+        data = self.arrays[key]
         if spec.get("raw_bytes"):
-            data = tensor.numpy()
             if data.dtype != np.uint8 or data.ndim != 1 or data.size != math.prod(shape) * dtype.itemsize:
-                raise ValueError(f"{where}: tensor {key!r} does not hold a {dtype} array of shape {tuple(shape)}.")
+                raise ValueError(f"{where}: tensor {key!r} does not hold a {dtype} array of shape {shape}.")
             array = np.frombuffer(data.tobytes(), dtype=dtype).reshape(shape).copy()
         else:
-            array = tensor.numpy()
-            if array.dtype != dtype or array.shape != tuple(shape):
-                raise ValueError(f"{where}: tensor {key!r} does not hold a {dtype} array of shape {tuple(shape)}.")
+            if data.dtype.newbyteorder("=") != dtype.newbyteorder("=") or data.shape != shape:
+                raise ValueError(f"{where}: tensor {key!r} does not hold a {dtype} array of shape {shape}.")
+            array = data.astype(dtype, copy=False)
         self.used_keys.add(key)
-        self._arrays[key] = array
+        self._decoded[key] = array
         return array
 
 
@@ -254,7 +410,8 @@ def _dtype(text, kinds, where):
 
 
 def _shape(shape, where):
-    if type(shape) is not list or not all(type(size) is int and size >= 0 for size in shape):
+    if (type(shape) is not list or len(shape) > LIMITS["array_dimensions"]
+            or not all(type(size) is int and size >= 0 for size in shape)):
         raise ValueError(f"{where}: invalid shape {_short(shape)}.")
     return shape
 
@@ -271,14 +428,18 @@ def _check_attribute_name(cls, name, param_names):
 
 def save_estimator(estimator, path):
     """Write ``estimator`` to ``path`` atomically; the implementation of ``save``."""
+    path = os.fspath(path)
     cls = type(estimator)
     registered = _ESTIMATORS.get(cls.__name__)
     if registered is None or registered[0] is not cls:
         raise TypeError(f"{cls.__name__} cannot be saved in the skdeepcluster file format, which holds "
                         f"skdeepcluster's own estimators only ({', '.join(_ESTIMATORS)}); use pickle or joblib.")
     check_is_fitted(estimator)
-    builders = registered[1]
-    params = estimator.get_params(deep=False)
+    # One snapshot of the estimator: a fit finishing in another thread swaps in a new dict
+    # rather than changing this one, so the file holds one model.
+    attributes = vars(estimator)
+    builders = {name: builder for name, (_, builder) in registered[1].items()}
+    params = {name: attributes[name] for name in estimator._get_param_names()}
     if isinstance(params.get("random_state"), np.random.RandomState):
         raise ValueError("random_state is a numpy RandomState instance, which the skdeepcluster file format "
                          "cannot store. Set an int or None first, e.g. est.set_params(random_state=0), or use "
@@ -287,22 +448,23 @@ def save_estimator(estimator, path):
     encoded_params = {}
     for name, value in params.items():
         encoded = encoder.encode(value, f"parameter {name}")
-        if encoder.tensors:
+        if encoder.arrays:
             raise TypeError(f"parameter {name} holds a numpy array, which the skdeepcluster file format cannot "
                             "store as a parameter; use a list or a tuple.")
         encoded_params[name] = encoded
     state = {}
-    for name, value in vars(estimator).items():
+    snapshot = object.__new__(cls)
+    snapshot.__dict__.update(attributes)
+    snapshot._check_architecture_unchanged()  # e.g. set_params(latent_dim=...) after fit
+    for name, value in attributes.items():
         if name in params:
             continue
         _check_attribute_name(cls, name, params)
         if isinstance(value, torch.nn.Module) and name in builders:
-            _check_builder(estimator, name, value, builders[name])
+            _check_builder(snapshot, name, value, builders[name])
         state[name] = encoder.encode(value, f"attribute {name}", top_level=name)
 
-    buffer = io.BytesIO()
-    torch.save(encoder.tensors, buffer)
-    arrays = buffer.getvalue()
+    arrays = _safetensors_bytes(encoder.arrays)
     from . import __version__  # here: skdeepcluster/__init__.py imports this module before defining it
 
     document = {
@@ -315,8 +477,11 @@ def save_estimator(estimator, path):
         "state": state,
         "arrays_sha256": hashlib.sha256(arrays).hexdigest(),
     }
-    text = json.dumps(document, indent=1, allow_nan=False)
-    _write_atomically(os.fspath(path), text.encode("utf-8"), arrays)
+    text = json.dumps(document, indent=1, allow_nan=False).encode("utf-8")
+    if len(text) > LIMITS["json_bytes"]:
+        raise ValueError(f"the parameters and fitted attributes of this {cls.__name__} take {len(text)} bytes of "
+                         f"JSON, more than load accepts ({LIMITS['json_bytes']}); use pickle or joblib.")
+    _write_atomically(path, text, arrays)
 
 
 def _check_builder(estimator, name, module, builder):
@@ -332,58 +497,176 @@ def _check_builder(estimator, name, module, builder):
 
 
 def _write_atomically(path, json_bytes, arrays):
+    """Write the archive next to ``path``, flush it to disk, then rename it over ``path``.
+
+    An interrupted save leaves ``path`` as it was. On Linux the file is written unnamed
+    (``O_TMPFILE``) and only gets a name once complete, so even ``kill -9`` leaves nothing
+    behind; elsewhere (or where the file system cannot link an unnamed file) a named
+    temporary file is removed on any exception, and the leftovers of killed processes are
+    removed by the next save to the same path. An existing file keeps its permission bits;
+    a new one gets the usual ``0o666`` less the umask. The folder is synced after the
+    rename, so that the new file survives a power cut.
+    """
     folder = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
-    # os.open honours the umask (unlike mkstemp's 0600), so the file gets the usual permissions.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    name = os.path.basename(path)
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            with zipfile.ZipFile(file, "w") as archive:
-                archive.writestr(JSON_MEMBER, json_bytes, compress_type=zipfile.ZIP_DEFLATED)
-                archive.writestr(ARRAYS_MEMBER, arrays, compress_type=zipfile.ZIP_STORED)
-            file.flush()
-            os.fsync(file.fileno())
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    temporary = _write_unnamed(folder, name, json_bytes, arrays, mode)
+    if temporary is None:
+        _remove_leftovers(folder, name)
+        temporary = _temporary_name(folder, name)
+        # os.open honours the umask (unlike mkstemp's 0600), so the file gets the usual permissions.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                _write_archive(file, json_bytes, arrays, mode)
+            if mode is not None and not hasattr(os, "fchmod"):
+                os.chmod(temporary, mode)
+        except BaseException:
+            _remove_quietly(temporary)
+            raise
+    try:
         os.replace(temporary, path)
     except BaseException:
-        try:
-            os.remove(temporary)
-        except OSError:
-            pass
+        _remove_quietly(temporary)
         raise
+    _fsync_folder(folder)
+
+
+def _write_archive(file, json_bytes, arrays, mode):
+    with zipfile.ZipFile(file, "w") as archive:
+        # Stored, not deflated: every member's size is then its size in the file.
+        archive.writestr(JSON_MEMBER, json_bytes, compress_type=zipfile.ZIP_STORED)
+        archive.writestr(ARRAYS_MEMBER, arrays, compress_type=zipfile.ZIP_STORED)
+    file.flush()
+    if mode is not None and hasattr(os, "fchmod"):
+        os.fchmod(file.fileno(), mode)
+    os.fsync(file.fileno())
+
+
+_unnamed_files_link = True  # until an attempt fails in this process
+
+
+def _write_unnamed(folder, name, json_bytes, arrays, mode):
+    """The path of a complete temporary file written unnamed first (Linux), or None where unsupported."""
+    global _unnamed_files_link
+    if not hasattr(os, "O_TMPFILE") or not _unnamed_files_link:
+        return None
+    try:
+        descriptor = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o666)
+    except OSError:  # a file system without O_TMPFILE
+        return None
+    with os.fdopen(descriptor, "wb") as file:
+        _write_archive(file, json_bytes, arrays, mode)
+        temporary = _temporary_name(folder, name)
+        try:
+            os.link(f"/proc/self/fd/{file.fileno()}", temporary, follow_symlinks=True)
+        except OSError:  # no /proc, or a sandbox that cannot link it: named files from now on
+            _unnamed_files_link = False
+            return None
+    return temporary
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _temporary_name(folder, name):
+    # The pid lets a later save tell a dead process's leftover from a save in progress.
+    return os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _remove_leftovers(folder, name):
+    """Remove the temporary files of saves to ``name`` whose process no longer runs."""
+    prefix = f".{name}."
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        parts = entry[len(prefix):].split(".")
+        if not (entry.startswith(prefix) and len(parts) == 3 and parts[2] == "tmp" and parts[0].isdigit()):
+            continue
+        if int(parts[0]) != os.getpid() and not _process_exists(int(parts[0])):
+            try:
+                os.remove(os.path.join(folder, entry))
+            except OSError:
+                pass
+
+
+def _process_exists(pid):
+    if sys.platform == "win32":
+        return True  # no cheap check: keep the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def _fsync_folder(folder):
+    """Make the rename durable: on POSIX a rename is only on disk once its folder is synced."""
+    if sys.platform == "win32":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError:  # some file systems cannot sync a folder; the file itself is synced
+        pass
+    finally:
+        os.close(descriptor)
 
 
 # ---- load --------------------------------------------------------------------------------------
 
 
-def load(path):
+def load(path, *, max_bytes=MAX_FILE_BYTES):
     """Load an estimator saved with ``save``, without unpickling any code.
 
     The file is a zip archive of JSON (format, versions, parameters and fitted attributes)
-    and tensors. The tensors are read with ``torch.load(weights_only=True)`` onto the CPU,
-    only skdeepcluster's own estimator classes can be instantiated, and every network is
-    rebuilt from the estimator's parameters before its weights are loaded; a file that asks
-    for anything else is refused with a ``ValueError``, so loading a file from an untrusted
-    source cannot run code. A model trained on CUDA is loaded onto the CPU, and moved back
-    to its ``device_`` when CUDA is available on this machine.
+    and tensors in the safetensors layout, read with ``numpy.frombuffer``. Only
+    skdeepcluster's own estimator classes can be instantiated, the parameters pass the
+    estimator's own validation, every network is rebuilt from the estimator's parameters
+    before its weights are loaded, and every size is checked against a limit before the
+    memory it implies is allocated; a file that asks for anything else is refused with a
+    ``ValueError``. Loading a file from an untrusted source therefore cannot run code, nor
+    allocate much more memory than the file's size. A model trained on CUDA is loaded onto
+    the CPU, and moved back to its ``device_`` when CUDA is available on this machine.
 
     Parameters
     ----------
     path : str or os.PathLike
-        File written by ``S3VDCClustering.save`` or ``LoSTerClustering.save``.
+        File written by ``S3VDCClustering.save`` or ``LoSTerClustering.save``; it must be a
+        regular file (not a device, a pipe or a folder).
+    max_bytes : int, default=2**31
+        The largest file accepted, in bytes. Loading needs about twice the file's size in
+        memory; raise it for larger models.
 
     Returns
     -------
     estimator : S3VDCClustering or LoSTerClustering
         The fitted estimator, with the same parameters and fitted attributes as the one
-        saved; it predicts identically on the same device.
+        saved (parameters that did not exist when an older file was written take their
+        default); it predicts identically on the same device.
 
     Raises
     ------
-    ValueError
-        If the file is not a skdeepcluster model file, was written by a newer version of
-        the format, was corrupted or edited (SHA-256 mismatch), names an estimator class
-        that is not skdeepcluster's, holds objects other than tensors in its weights, or
-        holds weights that do not fit the estimator's network.
+    ModelFileError
+        A ``ValueError`` subclass, whose message starts with the file's path, if the file is
+        not a regular file, is larger than ``max_bytes``, is not a skdeepcluster model file,
+        was written by a newer version of the format, was corrupted or edited (SHA-256
+        mismatch), exceeds one of the limits on its parts, names an estimator class that is
+        not skdeepcluster's, holds invalid or unknown parameters, or holds weights that do
+        not fit the estimator's network or are not finite.
+    OSError
+        If the file cannot be opened (for instance, it does not exist).
 
     See Also
     --------
@@ -395,7 +678,8 @@ def load(path):
     -----
     The SHA-256 of the weights detects corruption and accidental edits; it is not a
     signature, since anyone can recompute it. Optimiser states are not saved. See the
-    user guide's page on persistence for the versioning policy.
+    user guide's page on persistence for the threat model, the limits and the versioning
+    policy.
 
     Examples
     --------
@@ -413,118 +697,339 @@ def load(path):
     True
     """
     path = os.fspath(path)
-    json_bytes, arrays = _read_members(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if type(max_bytes) is not int or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive int; got {max_bytes!r}.")
+    file = _open_regular_file(path, max_bytes)  # an OSError here: the file could not be opened
     try:
-        document = json.loads(json_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f"{path!r} is not a skdeepcluster model file: {JSON_MEMBER} is not valid JSON.") from exc
+        with file:
+            return _load(path, file, max_bytes)
+    except (ModelFileError, MemoryError):
+        raise
+    except ValueError as exc:
+        raise ModelFileError(path, f"was refused: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any other failure on crafted content is a refusal too
+        raise ModelFileError(path, f"is not a valid skdeepcluster model file: {type(exc).__name__}: {exc}") from exc
+
+
+def _load(path, file, max_bytes):
+    json_bytes, version, arrays_name, arrays = _read_members(path, file, max_bytes)
+    document = _parse_json(json_bytes, path, JSON_MEMBER)
     if type(document) is not dict or document.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path!r} is not a skdeepcluster model file: {JSON_MEMBER} does not declare the format "
-                         f"{FORMAT_NAME!r}.")
-    version = document.get("format_version")
-    if type(version) is not int or version < 1:
-        raise ValueError(f"{path!r} has an invalid format_version {_short(version)}.")
-    if version > FORMAT_VERSION:
-        written_by = document.get("written_by")
-        writer = written_by.get("skdeepcluster") if type(written_by) is dict else None
-        raise ValueError(f"{path!r} uses skdeepcluster file format version {version}"
-                         f"{f' (written by skdeepcluster {writer})' if type(writer) is str else ''}, but this "
-                         f"skdeepcluster reads format versions up to {FORMAT_VERSION}. Upgrade skdeepcluster to "
-                         "load it.")
+        raise ModelFileError(path, f"is not a skdeepcluster model file: {JSON_MEMBER} does not declare the format "
+                                   f"{FORMAT_NAME!r}.")
+    _refuse_newer_format(path, json_bytes)
+    if document.get("format_version") != version:
+        raise ModelFileError(path, f"has an invalid format_version {_short(document.get('format_version'))}: "
+                                   f"its members are those of format version {version}.")
     expected_hash = document.get("arrays_sha256")
     if type(expected_hash) is not str or hashlib.sha256(arrays).hexdigest() != expected_hash.lower():
-        raise ValueError(f"{path!r} is corrupted or was modified: the SHA-256 of {ARRAYS_MEMBER} does not match "
-                         f"the one recorded in {JSON_MEMBER}.")
+        raise ModelFileError(path, f"is corrupted or was modified: the SHA-256 of {arrays_name} does not match "
+                                   f"the one recorded in {JSON_MEMBER}.")
     class_name = document.get("estimator")
     if type(class_name) is not str or class_name not in _ESTIMATORS:
-        raise ValueError(f"{path!r} asks for the estimator class {_short(class_name)}, which is not one of "
-                         f"skdeepcluster's estimators ({', '.join(_ESTIMATORS)}); refused.")
-    tensors = _load_tensors(path, arrays)
+        raise ModelFileError(path, f"asks for the estimator class {_short(class_name)}, which is not one of "
+                                   f"skdeepcluster's estimators ({', '.join(_ESTIMATORS)}); refused.")
+    tensors = _read_safetensors(path, arrays) if version >= 2 else _read_torch_arrays(path, arrays)
+    del arrays
+    return _rebuild(class_name, document, tensors)
+
+
+def _open_regular_file(path, max_bytes):
+    """The opened file, if ``path`` is a regular file of at most ``max_bytes`` bytes."""
+    # stat first: opening a device or a pipe can block or have effects of its own.
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ModelFileError(path, "is not a regular file (a folder, device, pipe or socket); model files are "
+                                   "regular files.")
+    file = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb")
+    status = os.fstat(file.fileno())
+    if not stat.S_ISREG(status.st_mode) or status.st_size > max_bytes:  # (replaced between stat and open)
+        file.close()
+        if not stat.S_ISREG(status.st_mode):
+            raise ModelFileError(path, "is not a regular file.")
+        raise ModelFileError(path, f"has {status.st_size} bytes, more than max_bytes={max_bytes}; pass a larger "
+                                   "max_bytes to load it if you trust its size.")
+    return file
+
+
+def _check_central_directory(path, file):
+    """Refuse zip archives whose table of contents is large, before zipfile parses it into objects."""
+    size = file.seek(0, os.SEEK_END)
+    tail_size = min(size, 22 + 2**16)
+    file.seek(size - tail_size)
+    tail = file.read(tail_size)
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) - end < 22:
+        raise ModelFileError(path, "is not a skdeepcluster model file (not a readable zip archive); it may be "
+                                   "truncated or written by pickle/joblib.")
+    n_entries, directory_size = struct.unpack("<HL", tail[end + 10:end + 16])
+    if (n_entries == 0xFFFF or directory_size == 0xFFFFFFFF) and end >= 20 and tail[end - 20:end - 16] == b"PK\x06\x07":
+        record_at = struct.unpack("<Q", tail[end - 12:end - 4])[0]  # the zip64 end record, where the sizes are
+        if record_at + 56 > size:
+            raise ModelFileError(path, "is not a skdeepcluster model file (its zip64 end record is missing).")
+        file.seek(record_at)
+        record = file.read(56)
+        if record[:4] != b"PK\x06\x06":
+            raise ModelFileError(path, "is not a skdeepcluster model file (its zip64 end record is missing).")
+        n_entries, directory_size = struct.unpack("<QQ", record[32:48])
+    if n_entries > 16 or directory_size > LIMITS["central_directory_bytes"]:
+        raise ModelFileError(path, f"is not a skdeepcluster model file: its zip archive lists {n_entries} members in "
+                                   f"{directory_size} bytes, where a model file has 2.")
+    file.seek(0)
+
+
+def _read_members(path, file, max_bytes):
+    """(JSON bytes, format version, name and bytes of the tensors member), each size checked first."""
+    _check_central_directory(path, file)
     try:
-        return _rebuild(class_name, document, tensors)
-    except ValueError as exc:
-        raise ValueError(f"{path!r} was refused: {exc}") from exc
-    except (KeyError, TypeError, AttributeError, IndexError, RuntimeError) as exc:  # malformed or edited JSON
-        raise ValueError(f"{path!r} is not a valid skdeepcluster model file: {type(exc).__name__}: {exc}") from exc
+        with zipfile.ZipFile(file) as archive:
+            infos = archive.infolist()
+            names = [info.filename for info in infos]
+            if len(set(names)) != len(names):
+                raise ModelFileError(path, f"was refused: its zip archive holds several members named "
+                                           f"{sorted({n for n in names if names.count(n) > 1})}.")
+            versions = [version for version, name in ARRAYS_MEMBERS.items() if name in names]
+            if JSON_MEMBER not in names or len(versions) != 1 or len(names) != 2:
+                if JSON_MEMBER in names and len(names) == 2:  # perhaps a newer format, with other members
+                    _refuse_newer_format(path, _read_member(path, archive, archive.getinfo(JSON_MEMBER),
+                                                            LIMITS["json_bytes"]))
+                wanted = " and ".join(f"{JSON_MEMBER} + {name}" for name in ARRAYS_MEMBERS.values())
+                raise ModelFileError(path, f"is not a skdeepcluster model file: the archive holds {_short(names)}, "
+                                           f"not one of {wanted}.")
+            version = versions[0]
+            json_info, arrays_info = archive.getinfo(JSON_MEMBER), archive.getinfo(ARRAYS_MEMBERS[version])
+            json_bytes = _read_member(path, archive, json_info, LIMITS["json_bytes"])
+            # Tensors are never compressed (save stores them): their size in memory is their size in the file.
+            if arrays_info.compress_type != zipfile.ZIP_STORED or arrays_info.compress_size != arrays_info.file_size:
+                raise ModelFileError(path, f"was refused: its {arrays_info.filename} member is compressed; "
+                                           "skdeepcluster stores tensors uncompressed.")
+            arrays = _read_member(path, archive, arrays_info, max_bytes)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, zlib.error, NotImplementedError, OSError on bad offsets...
+        raise ModelFileError(path, f"is not a skdeepcluster model file (not a readable zip archive: {exc}); it may "
+                                   "be truncated or written by pickle/joblib.") from exc
+    return json_bytes, version, ARRAYS_MEMBERS[version], arrays
 
 
-def _read_members(path):
+def _refuse_newer_format(path, json_bytes):
+    """Refuse a file of a format version newer than this skdeepcluster reads, naming both versions."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = {JSON_MEMBER, ARRAYS_MEMBER} - names
-            if missing:
-                raise ValueError(f"{path!r} is not a skdeepcluster model file: the archive has no "
-                                 f"{' or '.join(sorted(missing))}.")
-            return archive.read(JSON_MEMBER), archive.read(ARRAYS_MEMBER)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-        raise ValueError(f"{path!r} is not a skdeepcluster model file (not a readable zip archive: "
-                         f"{exc}); it may be truncated or written by pickle/joblib.") from exc
+        document = _parse_json(json_bytes, path, JSON_MEMBER)
+    except ModelFileError:
+        return
+    version = document.get("format_version") if type(document) is dict else None
+    if type(version) is int and version > FORMAT_VERSION:
+        written_by = document.get("written_by")
+        writer = written_by.get("skdeepcluster") if type(written_by) is dict else None
+        raise ModelFileError(path, f"uses skdeepcluster file format version {version}"
+                                   f"{f' (written by skdeepcluster {writer})' if type(writer) is str else ''}, but "
+                                   f"this skdeepcluster reads format versions up to {FORMAT_VERSION}. Upgrade "
+                                   "skdeepcluster to load it.")
 
 
-def _load_tensors(path, arrays):
+def _read_member(path, archive, info, limit):
+    if info.flag_bits & 0x1:
+        raise ModelFileError(path, f"was refused: its {info.filename} member is encrypted.")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ModelFileError(path, f"was refused: its {info.filename} member uses compression method "
+                                   f"{info.compress_type}; model files use none (or deflate, in format version 1).")
+    if info.file_size > limit:
+        raise ModelFileError(path, f"was refused: its {info.filename} member declares {info.file_size} bytes, more "
+                                   f"than the {limit} that load accepts.")
+    with archive.open(info) as member:
+        data = member.read(limit + 1)  # at most limit + 1 bytes, whatever the member claims
+    if len(data) != info.file_size:
+        raise ModelFileError(path, f"was refused: its {info.filename} member holds {len(data)} bytes, not the "
+                                   f"{info.file_size} it declares.")
+    return data
+
+
+def _no_duplicate_keys(pairs):
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        keys = [key for key, _ in pairs]
+        raise ValueError(f"a JSON object holds the key {_short(next(k for k in keys if keys.count(k) > 1))} twice.")
+    return result
+
+
+def _no_constant(name):
+    raise ValueError(f"the JSON holds {name}, which is not JSON.")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the JSON number {_short(text)} is not finite.")
+    return value
+
+
+def _parse_json(data, path, member):
     try:
-        tensors = torch.load(io.BytesIO(arrays), map_location="cpu", weights_only=True)
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant,
+                           parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ModelFileError(path, f"is not a skdeepcluster model file: {member} is not valid JSON ({exc}).") from exc
+    # Depth, iteratively: the decoding that follows recurses into nested values.
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > LIMITS["json_depth"]:
+            raise ModelFileError(path, f"was refused: {member} nests JSON deeper than {LIMITS['json_depth']} levels.")
+        children = item.values() if type(item) is dict else item if type(item) is list else ()
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+    return value
+
+
+def _read_safetensors(path, data):
+    """name -> numpy array from the safetensors layout, each range and size checked before the copy."""
+    member = ARRAYS_MEMBERS[2]
+    if len(data) < 8:
+        raise ModelFileError(path, f"was refused: {member} is shorter than its header.")
+    header_size = struct.unpack("<Q", data[:8])[0]
+    if header_size > min(LIMITS["tensor_header_bytes"], len(data) - 8):
+        raise ModelFileError(path, f"was refused: {member} declares a header of {header_size} bytes, beyond the "
+                                   "member or the limit.")
+    header = _parse_json(data[8:8 + header_size], path, f"the header of {member}")
+    if type(header) is not dict:
+        raise ModelFileError(path, f"was refused: the header of {member} is not a JSON object.")
+    header.pop("__metadata__", None)
+    if len(header) > LIMITS["tensors"]:
+        raise ModelFileError(path, f"was refused: {member} holds {len(header)} tensors, more than "
+                                   f"{LIMITS['tensors']}.")
+    body = memoryview(data)[8 + header_size:]
+    entries = []
+    for name, spec in header.items():
+        where = f"tensor {_short(name)} of {member}"
+        if (type(spec) is not dict or spec.get("dtype") not in _SAFETENSORS_DTYPES
+                or type(spec.get("data_offsets")) is not list or len(spec["data_offsets"]) != 2
+                or not all(type(offset) is int for offset in spec["data_offsets"])):
+            raise ModelFileError(path, f"was refused: {where} is not described by a dtype, a shape and data_offsets.")
+        dtype = np.dtype(_SAFETENSORS_DTYPES[spec["dtype"]])
+        shape = _shape(spec.get("shape"), where)
+        begin, end = spec["data_offsets"]
+        if math.prod(shape) * dtype.itemsize != end - begin:
+            raise ModelFileError(path, f"was refused: {where} has shape {shape} but {end - begin} bytes.")
+        entries.append((begin, end, name, dtype, shape))
+    # The layout: the tensors tile the data exactly, without holes or overlaps.
+    position = 0
+    for begin, end, name, _, _ in sorted(entries, key=lambda entry: entry[:2]):
+        if begin != position or end < begin:
+            raise ModelFileError(path, f"was refused: the tensors of {member} do not tile its data (at {name!r}).")
+        position = end
+    if position != len(body):
+        raise ModelFileError(path, f"was refused: {member} holds {len(body)} bytes of data, its header describes "
+                                   f"{position}.")
+    return {name: np.frombuffer(body[begin:end], dtype=dtype).reshape(shape).copy()
+            for begin, end, name, dtype, shape in entries}
+
+
+def _read_torch_arrays(path, data):
+    """Format version 1: ``arrays.pt``, by ``torch.load(weights_only=True)``, on a torch without known bypasses."""
+    release = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2] if part.isdigit())
+    if release < _SAFE_WEIGHTS_ONLY_TORCH:
+        raise ModelFileError(path, f"uses format version 1, whose tensors are read with torch.load(weights_only=True); "
+                                   f"torch {torch.__version__} has published bypasses of weights_only (fixed in torch "
+                                   f"{'.'.join(map(str, _SAFE_WEIGHTS_ONLY_TORCH))}). Upgrade torch to load it, and "
+                                   "save it again to get the current format.")
+    try:
+        tensors = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise ValueError(f"{path!r} was refused: {ARRAYS_MEMBER} contains objects other than tensors, which "
-                         "weights_only loading does not unpickle. The file was not written by skdeepcluster's "
-                         "save (or was tampered with); nothing in it was run.") from exc
+        raise ModelFileError(path, f"was refused: {ARRAYS_MEMBERS[1]} contains objects other than tensors, which "
+                                   "weights_only loading does not unpickle. The file was not written by "
+                                   "skdeepcluster's save (or was tampered with); nothing in it was run.") from exc
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any other failure of a corrupt member
-        raise ValueError(f"{path!r} is corrupted: {ARRAYS_MEMBER} could not be read ({exc}).") from exc
-    if type(tensors) is not dict or not all(type(key) is str and isinstance(value, torch.Tensor)
-                                            for key, value in tensors.items()):
-        raise ValueError(f"{path!r} was refused: {ARRAYS_MEMBER} is not a dict of named tensors.")
-    return tensors
+        raise ModelFileError(path, f"is corrupted: {ARRAYS_MEMBERS[1]} could not be read ({exc}).") from exc
+    if (type(tensors) is not dict or len(tensors) > LIMITS["tensors"]
+            or not all(type(key) is str and type(value) is torch.Tensor for key, value in tensors.items())):
+        raise ModelFileError(path, f"was refused: {ARRAYS_MEMBERS[1]} is not a dict of at most "
+                                   f"{LIMITS['tensors']} named tensors.")
+    arrays = {}
+    for key, tensor in tensors.items():
+        if tensor.is_sparse or tensor.layout != torch.strided or tensor.dtype not in (
+                torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16,
+                torch.float32, torch.float64, torch.complex64, torch.complex128):
+            raise ModelFileError(path, f"was refused: tensor {key!r} of {ARRAYS_MEMBERS[1]} is not a dense tensor of "
+                                       "a numpy dtype.")
+        arrays[key] = tensor.numpy().copy()
+    return arrays
 
 
-def _rebuild(class_name, document, tensors):
-    cls, builders = _ESTIMATORS[class_name]
-    params_decoder = _Decoder({}, allow_arrays=False)
-    params = {name: params_decoder.decode(value, f"parameter {name}")
+def _parameters(cls, document):
+    """The saved parameters, with this version's defaults for those the file predates; unknown ones refused."""
+    params = {name: _Decoder({}, allow_arrays=False).decode(value, f"parameter {name}")
               for name, value in _expect(document["params"], dict, "params").items()}
+    defaults = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        written_by = document.get("written_by")
+        writer = written_by.get("skdeepcluster") if type(written_by) is dict else None
+        raise ValueError(f"it holds parameters {unknown} that this skdeepcluster's {cls.__name__} does not have; "
+                         f"it was written by {'skdeepcluster ' + writer if type(writer) is str else 'another version'}"
+                         ". Load it with that version.")
+    return {**defaults, **params}
+
+
+def _rebuild(class_name, document, arrays):
+    cls, networks, probe = _ESTIMATORS[class_name]
+    estimator = cls(**_parameters(cls, document))
+    estimator._validate_params()  # the estimator's own _parameter_constraints: InvalidParameterError is a ValueError
     param_names = set(cls._get_param_names())
-    if set(params) != param_names:
-        raise ValueError(f"the saved parameters of {class_name} do not match this version's: unknown "
-                         f"{sorted(set(params) - param_names)}, missing {sorted(param_names - set(params))}.")
-    estimator = cls(**params)
-    decoder = _Decoder(tensors)
+    decoder = _Decoder(arrays)
     modules = {}
     for name, value in _expect(document["state"], dict, "state").items():
         _check_attribute_name(cls, name, param_names)
         decoded = decoder.decode(value, f"attribute {name}")
         if isinstance(decoded, _ModulePlaceholder):
-            if name not in builders or decoded.prefix != f"{name}.":
+            if name not in networks or decoded.prefix != f"{name}.":
                 raise ValueError(f"attribute {name} of {class_name} cannot hold a network.")
             modules[name] = decoded.prefix
         else:
             setattr(estimator, name, decoded)
     used = set(decoder.used_keys)
     for name, prefix in modules.items():
-        weights = {key[len(prefix):]: tensor for key, tensor in tensors.items() if key.startswith(prefix)}
+        weights = {key[len(prefix):]: array for key, array in arrays.items() if key.startswith(prefix)}
         used.update(prefix + key for key in weights)
-        setattr(estimator, name, _rebuild_module(estimator, name, builders[name], weights))
-    unused = set(tensors) - used
+        size_check, builder = networks[name]
+        size_check(estimator, (len(weights), sum(array.size for array in weights.values())))
+        setattr(estimator, name, _rebuild_module(estimator, name, builder, weights))
+    unused = set(arrays) - used
     if unused:
-        raise ValueError(f"{ARRAYS_MEMBER} holds tensors no attribute refers to: {sorted(unused)[:5]}.")
+        raise ValueError(f"the file holds tensors no attribute refers to: {sorted(unused)[:5]}.")
+    check_is_fitted(estimator)
+    _probe(estimator, probe)
     estimator._move_to_fitted_device()
     return estimator
 
 
 def _rebuild_module(estimator, name, builder, weights):
-    # On the meta device: no memory, no initialisation and no draw from torch's global generator.
+    # On the meta device: no memory, no initialisation and no draw from any generator.
     with torch.device("meta"):
         module = builder(estimator)
     expected = {key: tuple(tensor.shape) for key, tensor in module.state_dict().items()}
-    actual = {key: tuple(tensor.shape) for key, tensor in weights.items()}
+    actual = {key: tuple(array.shape) for key, array in weights.items()}
     if expected != actual:
         missing, unexpected = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))
         mismatched = sorted(key for key in set(expected) & set(actual) if expected[key] != actual[key])
         raise ValueError(f"the saved weights of {name} do not fit {type(estimator).__name__}'s network: missing "
                          f"{missing[:5]}, unexpected {unexpected[:5]}, wrong shape {mismatched[:5]}.")
+    for key, array in weights.items():
+        if array.dtype.kind != "f" or not np.isfinite(array).all():
+            raise ValueError(f"the saved weight {name}.{key} is not a finite floating-point array.")
     # assign=True adopts the saved tensors, with their dtype (float64 for fitted networks).
-    module.load_state_dict(weights, strict=True, assign=True)
+    module.load_state_dict({key: torch.from_numpy(array) for key, array in weights.items()}, strict=True, assign=True)
     if any(tensor.is_meta for tensor in [*module.parameters(), *module.buffers()]):
         raise ValueError(f"the saved weights of {name} leave parts of the network uninitialised.")
     return module.eval()
 
 
+def _probe(estimator, probe):
+    """Predict one made-up sample: a file whose fitted attributes do not fit together fails here, not later."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "X does not have valid feature names"
+        proba = estimator.predict_proba(probe(estimator))
+    if proba.shape != (1, estimator.cluster_centers_.shape[0]) or not np.isfinite(proba).all():
+        raise ValueError("its fitted attributes do not give finite cluster probabilities.")

@@ -16,10 +16,12 @@ from sklearn.exceptions import NotFittedError
 
 import skdeepcluster
 from skdeepcluster import LoSTerClustering, S3VDCClustering, load
+from skdeepcluster._persistence import ModelFileError
 from tests._configs import tiny_loster, tiny_s3vdc
 
 pd = pytest.importorskip("pandas")
 
+FIXTURES = Path(__file__).parent / "persistence_files"
 RNG = np.random.RandomState(0)
 X_TABLE = np.vstack([RNG.normal(-4, 1, (30, 5)), RNG.normal(4, 1, (30, 5))])
 
@@ -152,19 +154,33 @@ def test_loaded_model_refits_and_warm_starts(case, tmp_path):
         np.testing.assert_array_equal(continued.transform(X), reference.transform(X))
 
 
-def test_file_holds_json_and_tensors_only(s3vdc, tmp_path):
+def read_safetensors(data):
+    """The safetensors layout, read independently of skdeepcluster: name -> numpy array."""
+    dtypes = {"F64": "<f8", "F32": "<f4", "I64": "<i8", "I32": "<i4", "U8": "|u1", "BOOL": "|b1", "U16": "<u2"}
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    body = data[8 + size:]
+    assert (8 + size) % 8 == 0  # the data starts aligned
+    return {name: np.frombuffer(body[spec["data_offsets"][0]:spec["data_offsets"][1]],
+                                dtype=dtypes[spec["dtype"]]).reshape(spec["shape"])
+            for name, spec in header.items()}
+
+
+def test_file_holds_json_and_safetensors_only(s3vdc, tmp_path):
     s3vdc.save(tmp_path / "model.skdc")
     with zipfile.ZipFile(tmp_path / "model.skdc") as archive:
-        assert sorted(archive.namelist()) == ["arrays.pt", "skdeepcluster.json"]
+        assert sorted(archive.namelist()) == ["arrays.safetensors", "skdeepcluster.json"]
+        assert all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist())
         document = json.loads(archive.read("skdeepcluster.json"))
-        arrays = archive.read("arrays.pt")
-    assert document["format"] == "skdeepcluster-model" and document["format_version"] == 1
+        arrays = archive.read("arrays.safetensors")
+    assert document["format"] == "skdeepcluster-model" and document["format_version"] == 2
     assert document["estimator"] == "S3VDCClustering"
     assert document["written_by"]["skdeepcluster"] == skdeepcluster.__version__
     assert document["params"]["hidden_dims"] == {"$type": "tuple", "items": [16]}
     assert document["arrays_sha256"] == hashlib.sha256(arrays).hexdigest()
-    tensors = torch.load(io.BytesIO(arrays), weights_only=True)
-    assert all(isinstance(value, torch.Tensor) for value in tensors.values())
+    tensors = read_safetensors(arrays)
+    for key, tensor in s3vdc.module_.state_dict().items():
+        np.testing.assert_array_equal(tensors[f"module_.{key}"], tensor.numpy())
     # means_ and cluster_centers_ are one array: stored once, and shared again after loading.
     assert document["state"]["means_"] == document["state"]["cluster_centers_"]
     restored = load(tmp_path / "model.skdc")
@@ -239,17 +255,17 @@ def test_save_is_atomic(s3vdc, tmp_path, monkeypatch):
 # ---- what load refuses --------------------------------------------------------------------------
 
 
-def _members(path):
+def _members(path, arrays_member="arrays.safetensors"):
     with zipfile.ZipFile(path) as archive:
-        return json.loads(archive.read("skdeepcluster.json")), archive.read("arrays.pt")
+        return json.loads(archive.read("skdeepcluster.json")), archive.read(arrays_member)
 
 
-def _write(path, document, arrays, rehash=False):
+def _write(path, document, arrays, rehash=False, arrays_member="arrays.safetensors"):
     if rehash:
         document["arrays_sha256"] = hashlib.sha256(arrays).hexdigest()
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("skdeepcluster.json", json.dumps(document))
-        archive.writestr("arrays.pt", arrays)
+        archive.writestr(arrays_member, arrays)
     return path
 
 
@@ -270,7 +286,7 @@ def test_load_refuses_files_that_are_not_model_files(saved, s3vdc, tmp_path):
         load(tmp_path / "model.joblib")
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
         archive.writestr("skdeepcluster.json", "{}")
-    with pytest.raises(ValueError, match="not a skdeepcluster model file: the archive has no arrays.pt"):
+    with pytest.raises(ValueError, match=r"not a skdeepcluster model file: the archive holds \['skdeepcluster.json'\]"):
         load(tmp_path / "other.zip")
     document, arrays = _members(saved)
     document["format"] = "something-else"
@@ -280,9 +296,12 @@ def test_load_refuses_files_that_are_not_model_files(saved, s3vdc, tmp_path):
 
 def test_load_refuses_a_newer_format_version(saved, tmp_path):
     document, arrays = _members(saved)
-    document["format_version"] = 2
-    with pytest.raises(ValueError, match=r"format version 2 .*reads format versions up to 1\. Upgrade skdeepcluster"):
+    document["format_version"] = 3
+    newer = r"format version 3 \(written by skdeepcluster .*\), but this skdeepcluster reads format versions up to 2\."
+    with pytest.raises(ValueError, match=newer):
         load(_write(tmp_path / "newer.skdc", document, arrays))
+    with pytest.raises(ValueError, match=newer):  # a newer format may have other members
+        load(_write(tmp_path / "newer.skdc", document, arrays, arrays_member="arrays.v3"))
 
 
 def test_load_refuses_tampered_weights(saved, tmp_path):
@@ -305,6 +324,9 @@ def test_load_refuses_weights_that_do_not_fit_the_network(saved, tmp_path):
     document["params"]["hidden_dims"] = {"$type": "tuple", "items": [8]}
     with pytest.raises(ValueError, match="saved weights of module_ do not fit"):
         load(_write(tmp_path / "shapes.skdc", document, arrays))
+    document["params"]["hidden_dims"] = {"$type": "tuple", "items": [100_000]}
+    with pytest.raises(ValueError, match=r"at least 1 layers and 600004 weights, but the file holds 13 tensors"):
+        load(_write(tmp_path / "shapes.skdc", document, arrays))
     document, arrays = _members(saved)
     document["state"]["__class__"] = "str"
     with pytest.raises(ValueError, match="'__class__' cannot be stored in or set from"):
@@ -324,7 +346,7 @@ def test_load_refuses_weights_that_do_not_fit_the_network(saved, tmp_path):
 def test_load_refuses_malformed_json(saved, tmp_path, edit):
     document, arrays = _members(saved)
     edit(document)
-    with pytest.raises(ValueError, match="model.skdc' (was refused|is not a valid skdeepcluster model file)"):
+    with pytest.raises(ModelFileError, match="model.skdc' (was refused|is not a valid skdeepcluster model file)"):
         load(_write(tmp_path / "model.skdc", document, arrays))
 
 
@@ -343,14 +365,14 @@ class _Payload:
         return _write_marker, (str(self.marker),)
 
 
-def test_load_refuses_pickled_code_without_running_it(saved, tmp_path):
-    document, arrays = _members(saved)
+def test_load_refuses_pickled_code_in_a_version_1_file_without_running_it(tmp_path):
+    document, arrays = _members(FIXTURES / "v1-b11bb1d-s3vdc.skdc", "arrays.pt")
     tensors = torch.load(io.BytesIO(arrays), weights_only=True)
     marker = tmp_path / "marker.txt"
     buffer = io.BytesIO()
     torch.save({**tensors, "array.0": _Payload(marker)}, buffer)
     # The hash is recomputed, so only weights_only loading stands between the file and the code.
-    malicious = _write(tmp_path / "malicious.skdc", document, buffer.getvalue(), rehash=True)
+    malicious = _write(tmp_path / "malicious.skdc", document, buffer.getvalue(), rehash=True, arrays_member="arrays.pt")
     with pytest.raises(ValueError, match="contains objects other than tensors.*nothing in it was run"):
         load(malicious)
     assert not marker.exists()
@@ -379,8 +401,7 @@ def test_model_trained_on_cuda_loads_on_a_cpu_only_machine(case, round_trip, tmp
 def test_cuda_model_saves_cpu_weights_and_loads_back_on_cuda(tmp_path, monkeypatch):
     model = tiny_s3vdc(device="cuda").fit(X_TABLE)
     model.save(tmp_path / "model.skdc")
-    _, arrays = _members(tmp_path / "model.skdc")
-    assert all(t.device.type == "cpu" for t in torch.load(io.BytesIO(arrays), weights_only=True).values())
+    assert all(t.device.type == "cpu" for t in load(tmp_path / "model.skdc").module_.to("cpu").state_dict().values())
     restored = load(tmp_path / "model.skdc")
     assert restored._module_device().type == "cuda"
     np.testing.assert_array_equal(restored.predict(X_TABLE), model.predict(X_TABLE))

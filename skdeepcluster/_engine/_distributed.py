@@ -236,12 +236,10 @@ class DataParallel:
         """
         if not self.enabled:
             return
+        from ._random import reseed_torch_generators
+
         rank_seed = int(np.random.SeedSequence([int(seed), self.rank]).generate_state(1)[0] & 0x7FFFFFFF)
-        torch.random.default_generator.manual_seed(rank_seed)
-        device = torch.device(device)
-        if device.type == "cuda":
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(rank_seed)
+        reseed_torch_generators(rank_seed)  # the block's own generators, not torch's global ones
 
 
 SINGLE_PROCESS = DataParallel()

@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._distributed import SINGLE_PROCESS
+from ._random import explicit_draws_only
 
 
 class TrainingDivergedError(FloatingPointError, ValueError):
@@ -139,7 +140,9 @@ class TrainingLoop:
                     # A group may run at a multiple of the schedule (S3VDC's prior parameters).
                     group["lr"] = learning_rate * group.get("lr_scale", 1.0)
                 batch = self.batches.next_batch()
-                if self._train_step(batch, loss_fn, sums):
+                with explicit_draws_only():  # the steps' draws name their generator: no interception cost
+                    stepped = self._train_step(batch, loss_fn, sums)
+                if stepped:
                     seen, self._consecutive_bad = seen + 1, 0
                 else:
                     skipped, self._consecutive_bad = skipped + 1, self._consecutive_bad + 1

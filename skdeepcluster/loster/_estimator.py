@@ -25,6 +25,7 @@ from .._engine import (
 from . import _losses
 from ._augment import augment_series
 from ._model import AUGMENTED, ORIGINAL, LoSTerNetwork
+from ._resources import check_fit_memory, check_series_array
 from ._series import (
     as_three_dimensional,
     channel_statistics,
@@ -336,8 +337,8 @@ class LoSTerClustering(_BaseDeepClustering):
 
     def _check_series(self, X):
         """Convert and check X without touching the estimator: series (n, T, d) and their lengths."""
-        X = check_array(X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan",
-                        ensure_min_features=2, input_name="X")
+        X = check_series_array(X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan",
+                               ensure_min_features=2, input_name="X")
         series = as_three_dimensional(X)
         if series.shape[2] < 1:
             raise ValueError(f"X has 0 channels (shape {X.shape}); time series need at least one.")
@@ -369,8 +370,8 @@ class LoSTerClustering(_BaseDeepClustering):
         ``batch_size``, not with ``n_samples``.
         """
         check_is_fitted(self)
-        X_checked = check_array(X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan",
-                                input_name="X")
+        X_checked = check_series_array(X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan",
+                                       input_name="X")
         series = as_three_dimensional(X_checked)
         if series.shape[1] != self.n_timestamps_in_:
             # The first clause is scikit-learn's standard wording, which its common checks expect.
@@ -417,14 +418,16 @@ class LoSTerClustering(_BaseDeepClustering):
         self : LoSTerClustering
             The fitted estimator.
         """
-        with self._unchanged_on_failure():
-            return self._fit(X)
+        with self._fit_transaction() as model:  # atomic: other threads see the old model or the new one
+            model._fit(X)
+        return self
 
     def _fit(self, X):
         series, lengths = self._check_series(X)
         if series.shape[0] < max(2, self.n_clusters):
             raise ValueError(f"n_samples={series.shape[0]} should be >= max(2, n_clusters={self.n_clusters}).")
         group, device = resolve_distributed(self.distributed, self.device)
+        check_fit_memory(self, series.shape, device)  # before allocating views and network
         architecture = self._architecture(series.shape)
         warm_network, progress, history, rng, torch_seed = self._start_training(
             architecture, {"steps": 0, "pretrain_steps": 0, "joint_epochs": 0, "centroids_initialized": False,

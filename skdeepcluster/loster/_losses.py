@@ -8,6 +8,8 @@ paper's printed formulas differ.
 import torch
 import torch.nn.functional as F
 
+from .._engine import torch_generator
+
 
 def gumbel_temperature(epoch, initial=10.0, decay=0.65, floor=0.01):
     """tau_e = max(tau_0 * beta^e, floor), recomputed from tau_0 each joint epoch (spec section 3.4)."""
@@ -44,7 +46,12 @@ def gumbel_hard_assignments(log_assignments, temperature):
     Forward: the one-hot of argmax_j(log p_ij + g_ij), g ~ Gumbel(0, 1); backward: the
     gradient of the relaxed softmax((log p + g) / tau), as ``gumbel_softmax(hard=True)``.
     """
-    return F.gumbel_softmax(log_assignments, tau=temperature, hard=True, dim=1)
+    # g = -log(e), e ~ Exp(1), is Gumbel(0, 1) noise (Jang et al. 2017, eq. 1), drawn from the fit's
+    # own generator: F.gumbel_softmax, the same computation, can only draw from torch's global one.
+    exponential = torch.empty_like(log_assignments).exponential_(generator=torch_generator(log_assignments.device))
+    soft = torch.softmax((log_assignments - exponential.log()) / temperature, dim=1)
+    hard = torch.zeros_like(soft).scatter_(1, soft.argmax(dim=1, keepdim=True), 1.0)
+    return hard - soft.detach() + soft  # straight-through: the value of hard, the gradient of soft
 
 
 def kmeans_loss(z, assignments, centroids):

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._engine import rand_like
+
 N_VIEWS = 2  # 0: the original series, 1: the augmented series
 ORIGINAL, AUGMENTED = 0, 1
 
@@ -24,7 +26,7 @@ def _dropout(x, probability, training):
     """
     if not training or probability == 0.0:
         return x
-    return x * ((torch.rand_like(x) >= probability) * (1.0 / (1.0 - probability)))
+    return x * ((rand_like(x) >= probability) * (1.0 / (1.0 - probability)))
 
 
 class TwinLinear(nn.Module):

@@ -20,6 +20,7 @@ from .._engine import (
     BatchStream,
     TrainingLoop,
     map_batches,
+    randn_like,
     resolve_cpu_threads,
     resolve_distributed,
     seeded_torch,
@@ -381,8 +382,9 @@ class S3VDCClustering(_BaseDeepClustering):
         self : S3VDCClustering
             The fitted estimator.
         """
-        with self._unchanged_on_failure():
-            return self._fit(X)
+        with self._fit_transaction() as model:  # atomic: other threads see the old model or the new one
+            model._fit(X)
+        return self
 
     def _architecture(self, n_features):
         return {"n_features": int(n_features), "n_clusters": int(self.n_clusters),
@@ -552,7 +554,7 @@ class S3VDCClustering(_BaseDeepClustering):
         return min(X.shape[0], max(self.gmm_init_samples, self.n_clusters, 2))
 
     def _noisy(self, batch):
-        return batch + self.noise_std * torch.randn_like(batch) if self.noise_std else batch
+        return batch + self.noise_std * randn_like(batch) if self.noise_std else batch
 
     def _warmup_loss(self, module):
         reconstruction_loss = _RECONSTRUCTION_LOSSES[self.reconstruction][0]
@@ -575,7 +577,7 @@ class S3VDCClustering(_BaseDeepClustering):
         def loss_fn(batch, step):
             beta = schedule.beta(step - schedule.warmup_steps)
             z_mean, z_log_var = module.encode(self._noisy(batch))
-            z = z_mean + torch.exp(0.5 * z_log_var) * torch.randn_like(z_mean)
+            z = z_mean + torch.exp(0.5 * z_log_var) * randn_like(z_mean)
             reconstruction = reconstruction_loss(batch, module.decode(z)).mean()
             log_weights = module.log_weights
             responsibilities = _losses.cluster_responsibilities(z_mean, log_weights, module.means,
