@@ -30,13 +30,12 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from sklearn import datasets
 from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
+from torch.utils.flop_counter import FlopCounterMode
 
 from skdeepcluster import S3VDCClustering
 from skdeepcluster._demo import DIGITS_PARAMS, compare_models, load_digits_data
@@ -143,10 +142,11 @@ def mnist_benchmark(args):
         rows.append(compare_on_set("mnist", X, y, params, seed, args.n_jobs, baselines=("kmeans", "gmm")))
         print("  " + " ".join(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}"
                               for key, value in rows[-1].items()), flush=True)
-    print("\n| MNIST 70,000 | S3VDC at init | S3VDC | KMeans | GaussianMixture | S3VDC s a fit |\n| --- | --- | --- | "
-          "--- | --- | --- |\n| " + f"{len(rows)} seed(s) | " + " | ".join(
-              f"{np.mean([r[c] for r in rows]):.3f} +- {np.std([r[c] for r in rows]):.3f}"
-              for c in ("s3vdc_init", "s3vdc", "kmeans", "gmm")) + f" | {np.mean([r['s3vdc_seconds'] for r in rows]):.0f} |")
+    cells = [f"{np.mean([r[c] for r in rows]):.3f} +- {np.std([r[c] for r in rows]):.3f}"
+             for c in ("s3vdc_init", "s3vdc", "kmeans", "gmm")]
+    print("\n| MNIST 70,000 | S3VDC at init | S3VDC | KMeans | GaussianMixture | S3VDC s a fit |\n"
+          "| --- | --- | --- | --- | --- | --- |\n"
+          f"| {len(rows)} seed(s) | " + " | ".join(cells) + f" | {np.mean([r['s3vdc_seconds'] for r in rows]):.0f} |")
     return {"mode": "mnist", "machine": machine_description(), "n_jobs": args.n_jobs, "params": params, "rows": rows}
 
 

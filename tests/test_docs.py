@@ -75,6 +75,8 @@ def test_benchmark_report_writes_every_table_and_figure(tmp_path):
     # Each table comes from its JSON: the UCR table carries the measured mean RI of LoSTer.
     ucr = (tmp_path / "loster_ucr.rst").read_text(encoding="utf-8")
     assert "not on disk" not in ucr and "**mean of the 10**" in ucr
+    sets = (tmp_path / "s3vdc_sets.rst").read_text(encoding="utf-8")
+    assert "not on disk" not in sets and "breast_cancer" in sets and "S3VDC at init" in sets
 
 
 def test_benchmark_report_marks_a_missing_result(tmp_path):

@@ -10,8 +10,17 @@ from ._device import resolve_device
 from ._distributed import SINGLE_PROCESS, DataParallel, resolve_distributed
 from ._inference import map_batches
 from ._loop import TrainingDivergedError, TrainingLoop, exponential_decay_to_floor
-from ._random import (cpu_threads, derive_seed, explicit_draws_only, rand_like, randn_like, reseed_torch_generators,
-                      resolve_cpu_threads, seeded_torch, torch_generator)
+from ._random import (
+                      cpu_threads,
+                      derive_seed,
+                      explicit_draws_only,
+                      rand_like,
+                      randn_like,
+                      reseed_torch_generators,
+                      resolve_cpu_threads,
+                      seeded_torch,
+                      torch_generator,
+)
 
 __all__ = [
     "BatchStream",

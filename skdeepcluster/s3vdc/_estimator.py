@@ -25,9 +25,9 @@ from .._engine import (
     resolve_distributed,
     seeded_torch,
 )
+from .._partition import part_statistics, partition_embedding
 from . import _losses
 from ._model import build_network
-from .._partition import part_statistics, partition_embedding
 from ._prior import fit_mixture_prior
 from ._schedule import MIN_STEPS_PER_EPOCH, S3VDCSchedule, learning_rate_schedule
 
@@ -624,8 +624,9 @@ class S3VDCClustering(_BaseDeepClustering):
             weights = np.full(self.n_clusters, 1.0 / self.n_clusters)
             parts = _closest_means(embeddings, means)
         else:
-            parts = partition_embedding(embeddings, self.n_clusters, "spectral", random_state=kmeans_seed,
-                                        n_jobs=resolve_cpu_threads(self.n_jobs))
+            # The neighbour search runs in this thread (its BLAS threads are the fit's): a joblib
+            # Parallel nested under a Dask backend could interleave two trials of a grid search.
+            parts = partition_embedding(embeddings, self.n_clusters, "spectral", random_state=kmeans_seed)
             weights, means, variances = part_statistics(embeddings, parts, self.n_clusters)
         weights, means, variances = (group.broadcast_array(weights), group.broadcast_array(means),
                                      group.broadcast_array(variances))

@@ -9,7 +9,6 @@ from sklearn.datasets import make_blobs, make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
-
 from sklearn.utils.estimator_checks import check_clustering
 
 from skdeepcluster import S3VDCClustering
