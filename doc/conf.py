@@ -91,7 +91,14 @@ if _mathjax_spec is not None and _mathjax_spec.submodule_search_locations:
     if os.path.isfile(os.path.join(_candidate, "MathJax.js")):
         _LOCAL_MATHJAX = _candidate
         mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-        mathjax2_config = {"tex2jax": {"inlineMath": [["\\(", "\\)"]], "processEscapes": True}}
+        # The wheel carries only the STIX-Web fonts: with MathJax's default (its TeX fonts) the
+        # font files are missing, formulas fall back to system fonts and some fail with "Math
+        # Processing Error" (checked in headless Chromium, over file:// and HTTP).
+        mathjax2_config = {
+            "tex2jax": {"inlineMath": [["\\(", "\\)"]], "processEscapes": True},
+            "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
+            "SVG": {"font": "STIX-Web"},
+        }
 
 
 def _copy_local_mathjax(app, exception):

@@ -102,7 +102,8 @@ class EpochProgress:
         else:
             new_phase = phase != self.phase
             if new_phase or epochs >= self._next_line_at:
-                where = f"{phase} from epoch {self._epochs(step - 1):.1f}" if new_phase else f"{phase}, epoch {epochs:.1f}"
+                where = (f"{phase} from epoch {self._epochs(step - 1):.1f}" if new_phase
+                         else f"{phase}, epoch {epochs:.1f}")
                 self._line(f"{where} of {self.total_epochs:g} ({time.perf_counter() - self.started:.1f} s)")
                 self._next_line_at = (math.floor(epochs / self.total_epochs * 10) + 1) * self.total_epochs / 10
         self.phase = phase
