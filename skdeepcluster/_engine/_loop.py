@@ -72,11 +72,12 @@ class EpochProgress:
     def __init__(self, description, total_steps, steps_per_epoch, start_step=0, stream=None):
         self.description = description
         self.steps_per_epoch = steps_per_epoch
+        self.total_steps = total_steps
         self.total_epochs = total_steps / steps_per_epoch
         self.stream = sys.stderr if stream is None else stream
         self.phase = None
         self.started = time.perf_counter()
-        self._next_line_at = 0.0
+        self._next_line_step = 0
         self._bar = None
         if _redraws_in_place(self.stream):
             self._bar = tqdm(total=self.total_epochs, initial=min(start_step, total_steps) / steps_per_epoch,
@@ -101,11 +102,13 @@ class EpochProgress:
             self._bar.update(epochs - self._bar.n)
         else:
             new_phase = phase != self.phase
-            if new_phase or epochs >= self._next_line_at:
+            if new_phase or step >= self._next_line_step:
                 where = (f"{phase} from epoch {self._epochs(step - 1):.1f}" if new_phase
                          else f"{phase}, epoch {epochs:.1f}")
                 self._line(f"{where} of {self.total_epochs:g} ({time.perf_counter() - self.started:.1f} s)")
-                self._next_line_at = (math.floor(epochs / self.total_epochs * 10) + 1) * self.total_epochs / 10
+                # The first step of the next tenth of the budget, in integers (no float rounding).
+                tenth = step * 10 // max(self.total_steps, 1)
+                self._next_line_step = -(-(tenth + 1) * self.total_steps // 10)
         self.phase = phase
 
     def close(self, step, outcome):
