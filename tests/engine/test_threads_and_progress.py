@@ -81,6 +81,19 @@ def test_progress_redirected_to_a_file_prints_a_few_plain_lines():
     assert len(lines) <= 14  # a line per phase and per tenth of the epochs, not one per step
 
 
+def test_progress_prints_each_tenth_once():
+    # The demo's digits budget: 78 epochs of 15 steps; 7.8 epochs is a tenth, where float
+    # rounding once printed two lines in a row.
+    stream = io.StringIO()
+    progress = EpochProgress("S3VDC", total_steps=78 * 15, steps_per_epoch=15, stream=stream)
+    for step in range(1, 78 * 15 + 1):
+        progress.update(step, "warmup")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 12  # planned, phase start, ten tenths
+    assert [line.split("epoch ")[1].split(" of")[0] for line in lines[2:]] == [
+        f"{78 * k / 10:.1f}" for k in range(1, 11)]
+
+
 @pytest.mark.parametrize("make, X, planned", [
     (lambda: tiny_s3vdc(warmup_epochs=2, anneal_epochs=1, static_epochs=1, n_periods=1, verbose=1), _blobs(), 4),
     (lambda: tiny_loster(pretrain_epochs=2, max_epochs=3, tol=0.0, verbose=1), _series(), 5),
