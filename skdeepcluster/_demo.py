@@ -236,8 +236,12 @@ def _plot(plotter, *args, **kwargs):
         print("matplotlib is not installed: no picture (pip install matplotlib)")
 
 
-def _seed_note(seeds):
-    return f" (seed {seeds[0]})" if len(seeds) == 1 else f" (seed {seeds[0]}, the first of {len(seeds)})"
+def _seed_note(seeds, row):
+    """Which seed a picture shows and, with several, the mean accuracy it should be read against."""
+    if len(seeds) == 1:
+        return f" (seed {seeds[0]})"
+    return (f"\nseed {seeds[0]}, the first of {len(seeds)}; their mean ACC is {row['acc']:.3f} +- "
+            f"{row['acc_std']:.3f}")
 
 
 def main(seed=0, quick=False, device="auto", plot=True, output_dir="skdeepcluster_demo", verbose=0,
@@ -265,7 +269,7 @@ def main(seed=0, quick=False, device="auto", plot=True, output_dir="skdeepcluste
         print(f"S3VDC trained on {first_model.device_} for {first_model.n_iter_} epochs; log-likelihood estimate "
               f"on the training data (seed {seed}) score(X) = {first_model.score(X):.2f} nats per sample")
         if plot:
-            _plot(plot_embedding, first_model, X, y, output_dir / "s3vdc_digits.png", note=_seed_note(seeds))
+            _plot(plot_embedding, first_model, X, y, output_dir / "s3vdc_digits.png", note=_seed_note(seeds, rows[0]))
         results["digits"] = rows
     if "trace" in datasets:
         X, y = load_trace_data()
@@ -284,6 +288,7 @@ def main(seed=0, quick=False, device="auto", plot=True, output_dir="skdeepcluste
               f"{min(joint)}-{max(joint)} joint epochs; stopped by the tol rule (converged) in "
               f"{sum(m.converged_ for m in models)} of {len(models)} fits")
         if plot:
-            _plot(plot_trace_clusters, models[0], X, y, output_dir / "loster_trace.png", note=_seed_note(seeds))
+            _plot(plot_trace_clusters, models[0], X, y, output_dir / "loster_trace.png",
+                  note=_seed_note(seeds, rows[0]))
         results["trace"] = rows
     return results
