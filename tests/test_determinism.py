@@ -142,7 +142,12 @@ def test_n_jobs_trains_on_more_threads_and_restores_the_count(make, monkeypatch)
     model = make(n_jobs=2).fit(X)
     assert seen == [2] and torch.get_num_threads() == before
     assert model.predict(X).shape == (len(X),)
-    make(n_jobs=None).fit(X)  # the caller's torch thread count: 1 in the tests (conftest.py)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # n_jobs=None trains on the caller's torch thread count
+    try:
+        make(n_jobs=None).fit(X)
+    finally:
+        torch.set_num_threads(threads)
     assert seen == [2, 1]
     with pytest.raises(ValueError, match="n_jobs=0"):
         make(n_jobs=0).fit(X)
