@@ -10,6 +10,10 @@ SKDEEPCLUSTER_GALLERY=0
     Do not execute the examples (``plot_gallery=False``); a fast build.
 SKDEEPCLUSTER_INTERSPHINX=1
     Link to the Python, NumPy, scikit-learn and PyTorch docs (needs network access).
+SKDEEPCLUSTER_MATHJAX=cdn
+    Accept pages that load MathJax from a CDN when viewed. Without it the build warns (an
+    error under ``-W``) when no local MathJax is installed: the equations would then show as
+    raw LaTeX offline. The local copy: ``pip install --no-deps "jupyter-server-mathjax>=0.2"``.
 """
 
 import importlib.util
@@ -76,9 +80,10 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
 
 # MathJax: a local copy when one is installed, so the equations render without network
-# access; otherwise Sphinx's default, a CDN at view time. The jupyter-server-mathjax wheel
-# ships MathJax 2.7 (Apache-2.0); .ci/run installs it with --no-deps, as only its files
-# are needed. The copy goes to _static/mathjax at the end of the build.
+# access; otherwise Sphinx's default, a CDN at view time, which the build reports as a warning
+# (see SKDEEPCLUSTER_MATHJAX above). The jupyter-server-mathjax wheel ships MathJax 2.7
+# (Apache-2.0); the README and .ci/run install it with --no-deps, as only its files are
+# needed. The copy goes to _static/mathjax at the end of the build.
 _LOCAL_MATHJAX = None
 _mathjax_spec = importlib.util.find_spec("jupyter_server_mathjax")
 if _mathjax_spec is not None and _mathjax_spec.submodule_search_locations:
@@ -86,7 +91,14 @@ if _mathjax_spec is not None and _mathjax_spec.submodule_search_locations:
     if os.path.isfile(os.path.join(_candidate, "MathJax.js")):
         _LOCAL_MATHJAX = _candidate
         mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-        mathjax2_config = {"tex2jax": {"inlineMath": [["\\(", "\\)"]], "processEscapes": True}}
+        # The wheel carries only the STIX-Web fonts: with MathJax's default (its TeX fonts) the
+        # font files are missing, formulas fall back to system fonts and some fail with "Math
+        # Processing Error" (checked in headless Chromium, over file:// and HTTP).
+        mathjax2_config = {
+            "tex2jax": {"inlineMath": [["\\(", "\\)"]], "processEscapes": True},
+            "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
+            "SVG": {"font": "STIX-Web"},
+        }
 
 
 def _copy_local_mathjax(app, exception):
@@ -94,7 +106,18 @@ def _copy_local_mathjax(app, exception):
         shutil.copytree(_LOCAL_MATHJAX, os.path.join(app.outdir, "_static", "mathjax"), dirs_exist_ok=True)
 
 
+def _warn_without_local_mathjax(app):
+    if _LOCAL_MATHJAX is None and os.environ.get("SKDEEPCLUSTER_MATHJAX") != "cdn":
+        from sphinx.util import logging
+
+        logging.getLogger(__name__).warning(
+            "no local MathJax: the pages will load it from a CDN and show raw LaTeX offline. Install the "
+            "local copy with pip install --no-deps \"jupyter-server-mathjax>=0.2\", or set "
+            "SKDEEPCLUSTER_MATHJAX=cdn to accept the CDN.")
+
+
 def setup(app):
+    app.connect("builder-inited", _warn_without_local_mathjax)
     app.connect("build-finished", _copy_local_mathjax)
 
 # intersphinx is off by default: the build machines have no internet access.

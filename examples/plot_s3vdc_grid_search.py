@@ -13,9 +13,9 @@ without any labels.
 # Cross-validate n_clusters
 # -------------------------
 # Four values of ``n_clusters`` times three folds are 12 fits plus the final refit. To keep
-# the example under a minute on a CPU it uses the first 900 digits, a (128, 128) network, a
-# reduced schedule (10 warm-up epochs, two short annealing periods) and 16 importance samples
-# per image in ``score``. The scores are therefore rough; the full-budget digits configuration
+# the example short (16 s on a loaded 2-core CPU when these pages were built) it uses the
+# first 900 digits, a (128, 128) network, a reduced schedule (10 warm-up epochs, two short
+# annealing periods) and 16 importance samples per image in ``score``. The scores are therefore rough; the full-budget digits configuration
 # is described in the README and in :doc:`/s3vdc`.
 import matplotlib.pyplot as plt
 import numpy as np

@@ -14,8 +14,9 @@ the 8x8 digits with ``fit_predict``, look at how confident the cluster probabili
 # ----------------
 # The Bernoulli likelihood (the paper's Eq. 5) needs features in [0, 1]; ``MinMaxScaler``
 # maps every pixel there, so the pipeline accepts the raw 0-16 pixels. To keep this example
-# under a minute on a laptop CPU the training budget is reduced (10 warm-up epochs, two short
-# annealing periods, a (256, 256) network instead of the default (500, 500, 2000)); the
+# short (5 s on a loaded 2-core CPU when these pages were built) the training budget is
+# reduced (10 warm-up epochs, two short annealing periods, a (256, 256) network instead of
+# the default (500, 500, 2000)); the
 # full-budget digits numbers (ACC about 0.77 over five seeds) are in the README and in
 # :doc:`/s3vdc`.
 import matplotlib.pyplot as plt

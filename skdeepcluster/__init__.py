@@ -1,8 +1,16 @@
 """Deep clustering as scikit-learn estimators: S3VDC and LoSTer on one torch engine."""
 
-from ._persistence import ModelFileError, load
-from .loster import LoSTerClustering
-from .s3vdc import S3VDCClustering
+import os as _os
+
+# Set before torch loads its OpenMP runtime, which reads it once: threads waiting for work
+# sleep instead of spinning, so multi-threaded training shares a busy machine instead of
+# stalling on it (benchmarks/bench_threads.py; doc/devices.rst, "CPU threads"). A value set
+# by the user is kept; it has no effect if torch was imported before skdeepcluster.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from ._persistence import ModelFileError, load  # noqa: E402
+from .loster import LoSTerClustering  # noqa: E402
+from .s3vdc import S3VDCClustering  # noqa: E402
 
 __version__ = "0.1.0.dev0"
 

@@ -1,4 +1,5 @@
-"""Determinism on the CPU: one int ``random_state``, one result, whatever the process or thread count.
+"""Determinism on the CPU: one int ``random_state`` and a fixed ``n_jobs``, one result, whatever the process
+or the caller's thread count.
 
 The configurations are chosen so that thread counts would show: 5 features (the weight
 gradient of the 5-wide output layer is a GEMM whose MKL result depends on how many threads
@@ -31,8 +32,9 @@ def _data():
 
 
 def _estimators():
-    return {"S3VDCClustering": tiny_s3vdc(n_clusters=3, gmm_init_samples=600),
-            "LoSTerClustering": tiny_loster(n_clusters=3, latent_dim=10)}
+    # A fixed n_jobs: the default (None) follows the caller's thread count, which differs here.
+    return {"S3VDCClustering": tiny_s3vdc(n_clusters=3, gmm_init_samples=600, n_jobs=1),
+            "LoSTerClustering": tiny_loster(n_clusters=3, latent_dim=10, n_jobs=1)}
 
 
 def _fit_all():
@@ -110,9 +112,9 @@ def test_fit_leaves_global_random_state_and_thread_count_alone(make):
     torch.manual_seed(123)
     numpy_state, torch_state = np.random.get_state(), torch.random.get_rng_state()
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # fit trains on one thread and restores the caller's count
+    torch.set_num_threads(2)  # fit trains on n_jobs threads and restores the caller's count
     try:
-        model = make().fit(X[::3])
+        model = make(n_jobs=1).fit(X[::3])
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
@@ -140,7 +142,12 @@ def test_n_jobs_trains_on_more_threads_and_restores_the_count(make, monkeypatch)
     model = make(n_jobs=2).fit(X)
     assert seen == [2] and torch.get_num_threads() == before
     assert model.predict(X).shape == (len(X),)
-    make(n_jobs=None).fit(X)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # n_jobs=None trains on the caller's torch thread count
+    try:
+        make(n_jobs=None).fit(X)
+    finally:
+        torch.set_num_threads(threads)
     assert seen == [2, 1]
     with pytest.raises(ValueError, match="n_jobs=0"):
         make(n_jobs=0).fit(X)

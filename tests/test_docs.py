@@ -87,3 +87,24 @@ def test_benchmark_report_marks_a_missing_result(tmp_path):
         sys.path.remove(str(ROOT / "benchmarks"))
     report.write_report(results_dir=tmp_path / "none", output_dir=tmp_path)
     assert "not on disk" in (tmp_path / "loster_ucr.rst").read_text(encoding="utf-8")
+
+
+def test_readme_builds_the_docs_with_the_offline_mathjax_of_ci():
+    install = 'pip install --no-deps "jupyter-server-mathjax>=0.2"'
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert install in readme and install in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert install in (ROOT / "doc" / "install.rst").read_text(encoding="utf-8")
+
+
+def test_readme_snippets_compile_and_state_measured_times():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_readme import python_snippets
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    snippets = python_snippets(ROOT / "README.md")
+    assert len(snippets) >= 4
+    for index, source in enumerate(snippets):
+        compile(source, f"README snippet {index + 1}", "exec")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "TIME_" not in readme and "DOCS_" not in readme  # every placeholder replaced by a measurement

@@ -263,7 +263,7 @@ def test_interrupt_outside_training_leaves_the_estimator_unchanged(name, monkeyp
     make, data, _, _ = ESTIMATORS[name]
     X = data()
     model = make()
-    target = "skdeepcluster.s3vdc._estimator.fit_mixture_prior" if name == "s3vdc" else \
+    target = "skdeepcluster.s3vdc._estimator.partition_embedding" if name == "s3vdc" else \
         "skdeepcluster.loster._estimator.KMeans"
 
     def interrupt(*args, **kwargs):

@@ -1,12 +1,15 @@
 """The training loop: steps, learning-rate schedule, per-epoch history, numerical guard, interrupts."""
 
 import math
+import sys
 import time
 import warnings
 from collections import defaultdict
 
 import torch
 from tqdm.auto import tqdm
+from tqdm.autonotebook import tqdm as _notebook_or_plain_tqdm
+from tqdm.std import tqdm as _plain_tqdm
 
 from ._distributed import SINGLE_PROCESS
 from ._random import explicit_draws_only
@@ -47,6 +50,80 @@ def _all_finite(tensors):
     return all(bool(torch.isfinite(tensor).all()) for tensor in tensors)
 
 
+def _redraws_in_place(stream):
+    """Whether a progress bar can redraw itself: in a Jupyter notebook (tqdm.auto's widget) or a terminal."""
+    if _notebook_or_plain_tqdm is not _plain_tqdm:  # tqdm.autonotebook found a Jupyter kernel
+        return True
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+class EpochProgress:
+    """Training progress in epochs, the unit of both estimators' budgets, on stderr.
+
+    In a terminal or a notebook: one tqdm bar whose label names the phase and which stays
+    after the fit with how it ended. Elsewhere (output redirected to a file or a pipe), where
+    a redrawn bar would become one long line of carriage returns: a plain line when a phase
+    starts, at every tenth of the planned epochs, and at the end.
+    """
+
+    def __init__(self, description, total_steps, steps_per_epoch, start_step=0, stream=None):
+        self.description = description
+        self.steps_per_epoch = steps_per_epoch
+        self.total_steps = total_steps
+        self.total_epochs = total_steps / steps_per_epoch
+        self.stream = sys.stderr if stream is None else stream
+        self.phase = None
+        self.started = time.perf_counter()
+        self._next_line_step = 0
+        self._bar = None
+        if _redraws_in_place(self.stream):
+            self._bar = tqdm(total=self.total_epochs, initial=min(start_step, total_steps) / steps_per_epoch,
+                             desc=description, file=self.stream, leave=True, dynamic_ncols=True,
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:g} epochs "
+                                        "[{elapsed}<{remaining}{postfix}]")
+        else:
+            self._line(f"{self.total_epochs:g} epochs planned")
+
+    def _epochs(self, step):
+        return step / self.steps_per_epoch
+
+    def _line(self, text):
+        print(f"{self.description}: {text}", file=self.stream, flush=True)
+
+    def update(self, step, phase):
+        """After a step: move the bar, or print a line at a new phase or a tenth of the epochs."""
+        epochs = self._epochs(step)
+        if self._bar is not None:
+            if phase != self.phase:
+                self._bar.set_description_str(f"{self.description} {phase}", refresh=False)
+            self._bar.update(epochs - self._bar.n)
+        else:
+            new_phase = phase != self.phase
+            if new_phase or step >= self._next_line_step:
+                where = (f"{phase} from epoch {self._epochs(step - 1):.1f}" if new_phase
+                         else f"{phase}, epoch {epochs:.1f}")
+                self._line(f"{where} of {self.total_epochs:g} ({time.perf_counter() - self.started:.1f} s)")
+                # The first step of the next tenth of the budget, in integers (no float rounding).
+                tenth = step * 10 // max(self.total_steps, 1)
+                self._next_line_step = -(-(tenth + 1) * self.total_steps // 10)
+        self.phase = phase
+
+    def close(self, step, outcome):
+        """Say how the fit ended (``outcome``) and at which epoch; the bar stays on screen."""
+        epochs, seconds = self._epochs(step), time.perf_counter() - self.started
+        if self._bar is not None:
+            self._bar.set_description_str(self.description, refresh=False)
+            self._bar.set_postfix_str(outcome, refresh=False)
+            self._bar.update(epochs - self._bar.n)
+            self._bar.close()
+        else:
+            self._line(f"{outcome} at epoch {epochs:.1f} of {self.total_epochs:g} ({seconds:.1f} s)")
+
+
 class TrainingLoop:
     """Run gradient steps on mini-batches and record what happened.
 
@@ -77,7 +154,7 @@ class TrainingLoop:
     total_steps : int
         Steps planned for the whole fit (for the progress bar).
     verbose : int
-        0 silent, 1 one progress bar, 2 one line per epoch.
+        0 silent, 1 progress in epochs (:class:`EpochProgress`), 2 one line per epoch.
     history : list
         Appended to in place.
     start_step : int
@@ -116,10 +193,10 @@ class TrainingLoop:
         self._good_state = None
         self._consecutive_bad = 0  # counted across phases and epochs
         self.last_entry = None
-        self._bar = None
+        self._progress = None
+        self._exception_before = sys.exc_info()[1]  # a caller's own handled exception is not ours
         if verbose == 1:
-            self._bar = tqdm(total=total_steps, initial=min(start_step, total_steps), desc=description,
-                             unit="step", leave=False)
+            self._progress = EpochProgress(description, total_steps, batches.steps_per_epoch, start_step)
 
     def run(self, n_steps, loss_fn, phase):
         """Run ``n_steps`` optimiser steps with ``loss_fn(batch, step) -> (loss, logs)``.
@@ -151,8 +228,8 @@ class TrainingLoop:
                         self._consecutive_bad = 0
                 self.step += 1
                 done += 1
-                if self._bar is not None:
-                    self._bar.update(1)
+                if self._progress is not None:
+                    self._progress.update(self.step, phase)
                 if self.step % self.batches.steps_per_epoch == 0:
                     self._end_epoch(phase, sums, seen, skipped, learning_rate, started)
                     sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
@@ -254,7 +331,19 @@ class TrainingLoop:
                   f"({entry['seconds']:.2f}s)", flush=True)
 
     def close(self):
-        """Close the progress bar."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        """Close the progress display, saying how training ended."""
+        if self._progress is None:
+            return
+        if self.interrupted:
+            outcome = "interrupted"
+        elif sys.exc_info()[1] not in (None, self._exception_before):  # in a ``finally``, an error propagating
+            outcome = "stopped by an error"
+        elif self.step >= self.total_steps:
+            outcome = "done"
+        elif self.last_entry is not None and "label_change" in self.last_entry:
+            # The caller ended the loop before its budget after a label-change check: its tol rule.
+            outcome = f"converged (label change {self.last_entry['label_change']:.2%}), stopped early"
+        else:
+            outcome = "stopped early"
+        self._progress.close(self.step, outcome)
+        self._progress = None

@@ -1,9 +1,9 @@
 """Seeding from ``random_state`` without touching the global random generators."""
 
 import contextlib
-import os
 import threading
 
+import joblib
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
@@ -15,14 +15,25 @@ def derive_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+def usable_cpu_count():
+    """CPUs this process may use: the affinity mask and a container's CPU quota (``joblib.cpu_count``)."""
+    return max(1, joblib.cpu_count())
+
+
 def resolve_cpu_threads(n_jobs):
-    """scikit-learn's ``n_jobs`` as a thread count: None -> 1, -1 -> all cores, -2 -> all but one."""
+    """scikit-learn's ``n_jobs`` as a training thread count.
+
+    ``None`` -> torch's intra-op thread count (all cores unless ``OMP_NUM_THREADS`` or
+    :func:`torch.set_num_threads` said otherwise), at most :func:`usable_cpu_count`; ``-1`` ->
+    all usable cores, ``-2`` all but one; a positive int -> that many. Only a fixed positive
+    count gives results that are bitwise the same on every machine (see :func:`cpu_threads`).
+    """
     if n_jobs is None:
-        return 1
+        return max(1, min(torch.get_num_threads(), usable_cpu_count()))
     if n_jobs == 0:
         raise ValueError("n_jobs=0 is not valid: use None or a positive number of threads, or -1 for all cores.")
     if n_jobs < 0:
-        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        return max(1, usable_cpu_count() + 1 + n_jobs)
     return int(n_jobs)
 
 

@@ -133,7 +133,7 @@ class LoSTerClustering(_BaseDeepClustering):
     batch_size : int, default=128
         Mini-batch size for training (incomplete last batches are dropped) and inference.
     n_jobs : int, default=None
-        CPU threads for training: ``None`` means 1, ``-1`` all cores. With a fixed count the
+        CPU threads for training: ``None`` torch's thread count (all cores), ``-1`` all cores. With a fixed count the
         same ``random_state`` gives bitwise identical results on any machine; more threads
         are faster, but their results can differ in the last bits between thread counts
         (see the user guide, "Reproducibility"). Inference uses the caller's thread settings.

@@ -143,7 +143,7 @@ class S3VDCClustering(_BaseDeepClustering):
         at ``min_learning_rate``. The architecture parameters and ``n_features_in_`` must be
         unchanged.
     n_jobs : int, default=None
-        CPU threads for training: ``None`` means 1, ``-1`` all cores. With a fixed count the
+        CPU threads for training: ``None`` torch's thread count (all cores), ``-1`` all cores. With a fixed count the
         same ``random_state`` gives bitwise identical results on any machine; more threads
         are faster, but their results can differ in the last bits between thread counts
         (see the user guide, "Reproducibility"). Inference uses the caller's thread settings.
