@@ -163,6 +163,9 @@ class TrainingLoop:
         Consecutive skipped steps that trigger a restore.
     max_restores : int
         Restores allowed before giving up.
+    steps_per_epoch : int, default=None
+        Steps that make one epoch in history and progress; ``None``: the batches of one pass
+        over the data (S3VDC counts at least 10 on small data).
     group : DataParallel, default=None
         Data-parallel training over several processes: after each backward pass the gradients,
         the logged losses and the finiteness of every rank's loss are all-reduced in one buffer,
@@ -172,13 +175,15 @@ class TrainingLoop:
     """
 
     def __init__(self, module, optimizer, batches, learning_rate_at, total_steps, verbose=0,
-                 history=None, description="fit", start_step=0, patience=10, max_restores=4, group=None):
+                 history=None, description="fit", start_step=0, patience=10, max_restores=4, group=None,
+                 steps_per_epoch=None):
         self.group = SINGLE_PROCESS if group is None else group
         if self.group.rank != 0:
             verbose = 0
         self.module = module
         self.optimizer = optimizer
         self.batches = batches
+        self.steps_per_epoch = steps_per_epoch or batches.steps_per_epoch
         self.learning_rate_at = learning_rate_at
         self.total_steps = total_steps
         self.verbose = verbose
@@ -196,7 +201,7 @@ class TrainingLoop:
         self._progress = None
         self._exception_before = sys.exc_info()[1]  # a caller's own handled exception is not ours
         if verbose == 1:
-            self._progress = EpochProgress(description, total_steps, batches.steps_per_epoch, start_step)
+            self._progress = EpochProgress(description, total_steps, self.steps_per_epoch, start_step)
 
     def run(self, n_steps, loss_fn, phase):
         """Run ``n_steps`` optimiser steps with ``loss_fn(batch, step) -> (loss, logs)``.
@@ -230,7 +235,7 @@ class TrainingLoop:
                 done += 1
                 if self._progress is not None:
                     self._progress.update(self.step, phase)
-                if self.step % self.batches.steps_per_epoch == 0:
+                if self.step % self.steps_per_epoch == 0:
                     self._end_epoch(phase, sums, seen, skipped, learning_rate, started)
                     sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
         except KeyboardInterrupt:
@@ -244,7 +249,7 @@ class TrainingLoop:
             self._end_epoch(phase, sums, seen, skipped,
                             self.learning_rate_at(max(self.step - 1, 0)) * self.learning_rate_scale, started)
         if self.interrupted:
-            self.history.append({"epoch": self.step / self.batches.steps_per_epoch, "phase": phase,
+            self.history.append({"epoch": self.step / self.steps_per_epoch, "phase": phase,
                                  "event": "interrupted", "step": self.step})
         self.module.eval()
         return done
@@ -306,7 +311,7 @@ class TrainingLoop:
         self._load_good_state()
         self.optimizer.state = defaultdict(dict)  # moments computed from the bad steps
         self.learning_rate_scale *= 0.5
-        self.history.append({"epoch": self.step / self.batches.steps_per_epoch, "phase": phase,
+        self.history.append({"epoch": self.step / self.steps_per_epoch, "phase": phase,
                              "event": "restored", "reason": reason,
                              "learning_rate_scale": self.learning_rate_scale})
         warnings.warn(f"Training in {phase} hit {reason}; restored the last good weights and halved the "
@@ -314,7 +319,7 @@ class TrainingLoop:
                       RuntimeWarning, stacklevel=4)
 
     def _record(self, phase, sums, seen, skipped, learning_rate, started):
-        entry = {"epoch": self.step / self.batches.steps_per_epoch, "phase": phase, "steps": seen + skipped}
+        entry = {"epoch": self.step / self.steps_per_epoch, "phase": phase, "steps": seen + skipped}
         entry.update({key: float(value) / max(seen, 1) for key, value in sums.items()})
         entry.update(learning_rate=learning_rate, nonfinite_steps=skipped, seconds=time.perf_counter() - started)
         self.history.append(entry)

@@ -421,7 +421,8 @@ class S3VDCClustering(_BaseDeepClustering):
                                 learning_rate_schedule(schedule, self.learning_rate, self.min_learning_rate,
                                                        self.clustering_learning_rate, ramp_steps=ramp_steps),
                                 end_step, self.verbose, history, description="S3VDC", start_step=start_step,
-                                group=group)
+                                group=group,
+                                steps_per_epoch=max(batches.steps_per_epoch, MIN_STEPS_PER_EPOCH))
             label_changes = []
             initial_labels = getattr(self, "initial_labels_", None) if start_step else None
             try:
@@ -452,7 +453,7 @@ class S3VDCClustering(_BaseDeepClustering):
         self.module_ = module.double().eval()
         self.device_ = str(device)
         self.history_ = history
-        self.n_iter_ = math.ceil(loop.step / max(batches.steps_per_epoch, MIN_STEPS_PER_EPOCH))
+        self.n_iter_ = math.ceil(loop.step / loop.steps_per_epoch)
         self.converged_ = bool(label_changes) and label_changes[-1] < self.tol
         self._progress = {**progress, "steps": int(loop.step), "architecture": architecture}
         self._score_seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -536,7 +537,7 @@ class S3VDCClustering(_BaseDeepClustering):
                              group.broadcast_array(variances))
             for parameter in (module.weight_logits, module.means, module.log_vars):
                 loop.optimizer.state.pop(parameter, None)  # moments of the dead component's last steps
-            loop.history.append({"epoch": loop.step / loop.batches.steps_per_epoch, "phase": "clustering",
+            loop.history.append({"epoch": loop.step / loop.steps_per_epoch, "phase": "clustering",
                                  "event": "reseeded", "components": reseeded})
         return labels
 

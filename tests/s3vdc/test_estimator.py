@@ -73,9 +73,9 @@ def test_history_records_every_phase(fitted):
 
 def test_beta_follows_the_annealing_schedule_per_epoch(fitted):
     # 150 samples / 32 = 5 batches, fewer than 10: an epoch counts as 10 steps, so 3 annealing epochs
-    # are 30 steps, then 2 static ones; history is written every 5 steps.
+    # are 30 steps, then 2 static ones; history is written every 10 steps.
     betas = [entry["beta"] for entry in fitted.history_ if entry["phase"] == "clustering"]
-    expected_first = 5e-4 + np.mean([(t / 30) ** 3 for t in range(1, 6)])
+    expected_first = 5e-4 + np.mean([(t / 30) ** 3 for t in range(1, 11)])
     assert betas[0] == pytest.approx(expected_first, rel=1e-5)
     assert betas == sorted(betas)
     assert betas[-2:] == [1.0, 1.0]
