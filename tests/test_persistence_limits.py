@@ -267,7 +267,8 @@ def test_older_file_gets_defaults_for_parameters_it_predates():
     model = load(FIXTURES / "v1-80ed509-s3vdc.skdc")
     document = json.loads(members(FIXTURES / "v1-80ed509-s3vdc.skdc")["skdeepcluster.json"])
     missing = sorted(set(model.get_params()) - set(document["params"]))
-    assert missing == ["distributed", "n_jobs", "tol", "warm_start"]
+    assert missing == ["clustering_learning_rate", "distributed", "guided_periods", "init_partition", "n_jobs",
+                       "prior_learning_rate_scale", "tol", "warm_start"]
     defaults = type(model)().get_params()
     assert all(model.get_params()[name] == defaults[name] for name in missing)
 
