@@ -115,9 +115,10 @@ def output_path(args, mode, device):
 # ---- ucr -------------------------------------------------------------------------------------------
 
 
-def fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape):
+def fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape, n_jobs=-1):
     """One seed of every method on one dataset: yields (method, record)."""
-    model = LoSTerClustering(n_clusters=n_clusters, random_state=seed, device=str(device), n_jobs=-1, **overrides)
+    model = LoSTerClustering(n_clusters=n_clusters, random_state=seed, device=str(device), n_jobs=n_jobs,
+                             **overrides)
     labels, seconds = timed_fit_predict(model, X)
     joint_epochs = sum(entry.get("phase") == "joint" and "event" not in entry for entry in model.history_)
     yield "LoSTer", {"seed": seed, "ri": rand_score(y, labels), "nmi": normalized_mutual_info_score(y, labels),
@@ -230,6 +231,7 @@ def run_ucr(args, device):
     report = {"mode": "ucr", "quick": args.quick, "machine": machine_description(), "device": str(device),
               "torch": torch.__version__, "threads": torch.get_num_threads(), "seeds": list(range(seeds)),
               "kshape_seeds": [] if args.skip_kshape else list(range(kshape_seeds)), "loster_overrides": overrides,
+              "loster_n_jobs": args.n_jobs, "kshape_skipped": list(args.kshape_skip),
               "paper_source": PAPER_SOURCE, "datasets": {}}
     print(f"datasets: {datasets}\nseeds: 0..{seeds - 1}; KShape seeds: {report['kshape_seeds']}; "
           f"LoSTer budget overrides: {overrides or 'none (defaults)'}\npaper numbers: {PAPER_SOURCE}", flush=True)
@@ -242,7 +244,7 @@ def run_ucr(args, device):
         runs = {method: [] for method in METHODS}
         for seed in range(seeds):
             with_kshape = not args.skip_kshape and seed < kshape_seeds and name not in args.kshape_skip
-            for method, record in fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape):
+            for method, record in fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape, args.n_jobs):
                 runs[method].append(record)
                 extra = (f", {record['joint_epochs']} joint epochs, {record['changed_from_init']:.1%} of labels "
                          "changed from the initial partition") if method == "LoSTer" else ""
@@ -417,6 +419,9 @@ def main():
     ucr.add_argument("--kshape-seeds", type=int, default=None,
                      help="run KShape for the first N seeds only (default: all); one seed of it takes ~400 s on "
                           "NonInvasiveFetalECGThorax1 on 2 CPU cores")
+    ucr.add_argument("--n-jobs", type=int, default=-1,
+                     help="LoSTer's n_jobs (default -1, all cores; 1 on a machine loaded by other jobs, where two "
+                          "torch threads per fit oversubscribe the cores)")
     ucr.add_argument("--extra", action="store_true", help="the long UCR sets outside the paper's 10 (EXTRA_DATASETS)")
     ucr.add_argument("--kshape-skip", nargs="+", default=[], metavar="NAME",
                      help="datasets to run without KShape (its time on the largest ones)")
