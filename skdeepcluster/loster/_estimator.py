@@ -344,6 +344,7 @@ class LoSTerClustering(_BaseDeepClustering):
         learning_rate=1e-3,
         learning_rate_decay=0.5,
         learning_rate_decay_epochs=10,
+        joint_optimizer="adam",
         initial_temperature=10.0,
         temperature_decay=0.65,
         min_temperature=0.01,
@@ -361,7 +362,6 @@ class LoSTerClustering(_BaseDeepClustering):
         n_neighbors=10,
         n_init=10,
         joint_assignments="partition",
-        joint_optimizer="adam",
         warm_start=False,
         batch_size=128,
         n_jobs=None,
@@ -383,6 +383,7 @@ class LoSTerClustering(_BaseDeepClustering):
         self.learning_rate = learning_rate
         self.learning_rate_decay = learning_rate_decay
         self.learning_rate_decay_epochs = learning_rate_decay_epochs
+        self.joint_optimizer = joint_optimizer
         self.initial_temperature = initial_temperature
         self.temperature_decay = temperature_decay
         self.min_temperature = min_temperature
@@ -400,7 +401,6 @@ class LoSTerClustering(_BaseDeepClustering):
         self.n_neighbors = n_neighbors
         self.n_init = n_init
         self.joint_assignments = joint_assignments
-        self.joint_optimizer = joint_optimizer
         self.warm_start = warm_start
         self.batch_size = batch_size
         self.n_jobs = n_jobs
