@@ -10,6 +10,7 @@ from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from .._base import FLOAT_DTYPES, MAX_LEARNING_RATE, MAX_SCALE, MIN_SCALE, _BaseDeepClustering
 from .._engine import (
@@ -750,9 +751,14 @@ class LoSTerClustering(_BaseDeepClustering):
                 raise ValueError("Pretraining produced non-finite embeddings, so the centroids cannot be "
                                  "initialised: lower pretrain_learning_rate (or scale the data if normalize=False).")
             if labels is None:
-                labels = group.broadcast_array(partition_embedding(
-                    embedding, self.n_clusters, method=self.init, n_neighbors=self.n_neighbors, n_init=self.n_init,
-                    random_state=seed, n_jobs=self.n_jobs))
+                # An explicit thread count for the neighbour search: with n_jobs=None it would follow
+                # an enclosing joblib backend (Dask's, in a distributed grid search), and its chunked
+                # distances, so near-ties of neighbours, with it. One BLAS thread: the eigensolver's
+                # iterates would otherwise depend on the process's thread count.
+                with threadpool_limits(limits=1, user_api="blas"):
+                    labels = group.broadcast_array(partition_embedding(
+                        embedding, self.n_clusters, method=self.init, n_neighbors=self.n_neighbors,
+                        n_init=self.n_init, random_state=seed, n_jobs=resolve_cpu_threads(self.n_jobs)))
             centroids.append(group.broadcast_array(part_statistics(embedding, labels, self.n_clusters)[1]))
         network.set_centroids(*centroids)
         history.append({"epoch": None, "phase": "init", "method": self.init,
