@@ -10,6 +10,7 @@ from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from joblib import parallel_config
 from threadpoolctl import threadpool_limits
 
 from .._base import FLOAT_DTYPES, MAX_LEARNING_RATE, MAX_SCALE, MIN_SCALE, _BaseDeepClustering
@@ -751,11 +752,12 @@ class LoSTerClustering(_BaseDeepClustering):
                 raise ValueError("Pretraining produced non-finite embeddings, so the centroids cannot be "
                                  "initialised: lower pretrain_learning_rate (or scale the data if normalize=False).")
             if labels is None:
-                # An explicit thread count for the neighbour search: with n_jobs=None it would follow
-                # an enclosing joblib backend (Dask's, in a distributed grid search), and its chunked
-                # distances, so near-ties of neighbours, with it. One BLAS thread: the eigensolver's
-                # iterates would otherwise depend on the process's thread count.
-                with threadpool_limits(limits=1, user_api="blas"):
+                # A local joblib backend for the neighbour search: under an enclosing Dask backend (a
+                # distributed grid search) its nested Parallel call let the worker start another
+                # trial in the same process meanwhile, whose torch state then mixed with this fit's.
+                # One BLAS thread: the eigensolver's iterates would otherwise depend on the
+                # process's thread count.
+                with threadpool_limits(limits=1, user_api="blas"), parallel_config(backend="threading"):
                     labels = group.broadcast_array(partition_embedding(
                         embedding, self.n_clusters, method=self.init, n_neighbors=self.n_neighbors,
                         n_init=self.n_init, random_state=seed, n_jobs=resolve_cpu_threads(self.n_jobs)))
