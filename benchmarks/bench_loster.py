@@ -6,6 +6,14 @@ Prints markdown tables and writes JSON to benchmarks/results/loster-<mode>-<devi
     python benchmarks/bench_loster.py ucr --data-dir /tmp/skdeepcluster-data/ucr --quick
     python benchmarks/bench_loster.py budget --data-dir /tmp/skdeepcluster-data/ucr
     python benchmarks/bench_loster.py scaling --lengths 1000 10000 100000
+    python benchmarks/bench_loster.py ucr --extra --data-dir /tmp/skdeepcluster-data/ucr --seeds 1 --n-jobs 1
+    python benchmarks/bench_loster.py table results/loster-ucr-cpu.json results/loster-ucr-part2-cpu.json
+
+ucr also fits scikit-learn's SpectralClustering on a 10-nearest-neighbour graph of the raw
+(z-normalised) series, and reports LoSTer's initial partition ("LoSTer init", initial_labels_
+of the same fit) next to its final labels, so that a joint phase that loses shows. --extra runs
+the 14 long UCR sets outside the paper's 10 (EXTRA_DATASETS); --kshape-skip leaves KShape out
+on the named sets (its time); table merges the JSON of runs split over processes.
 
 ucr: the 10 UCR datasets of the LoSTer paper, each merged (train rows then test rows) and
 z-normalised as the paper does, k = the number of classes, the estimator's defaults (the
@@ -266,6 +274,26 @@ def run_ucr(args, device):
     return path
 
 
+def run_table(args, device):
+    """One table from the datasets of several ucr JSON files (runs split over processes), in their order."""
+    datasets, sources = {}, []
+    for path in args.files:
+        report = json.loads(pathlib.Path(path).read_text())
+        datasets.update(report["datasets"])
+        sources.append(f"{path}: seeds {report['seeds']}, KShape seeds {report['kshape_seeds']}, KShape skipped on "
+                       f"{report.get('kshape_skipped', [])}, LoSTer n_jobs {report.get('loster_n_jobs')}")
+    order = [name for name in PAPER_SCORES if name in datasets] + [name for name in datasets if name not in PAPER_SCORES]
+    table, overall = ucr_table({name: datasets[name] for name in order})
+    print("\n".join(sources) + "\n\n" + table)
+    changed = {name: [run.get("changed_from_init") for run in entry["runs"]["LoSTer"]] for name, entry in datasets.items()}
+    print("\nshare of labels_ that differ from initial_labels_ per dataset: "
+          + ", ".join(f"{name} {np.mean(values):.1%}" for name, values in changed.items()))
+    if args.output:
+        save({"sources": sources, "datasets": {name: datasets[name] for name in order}, "mean_over_datasets": overall},
+             pathlib.Path(args.output))
+    return args.output
+
+
 # ---- budget ----------------------------------------------------------------------------------------
 
 
@@ -427,6 +455,8 @@ def main():
                      help="datasets to run without KShape (its time on the largest ones)")
     ucr.add_argument("--quick", action="store_true",
                      help=f"smoke run: 2 seeds, {', '.join(QUICK_DATASETS)}, pretrain_epochs=2, max_epochs=2")
+    merged = commands.add_parser("table", parents=[common], help="one table from several ucr JSON files")
+    merged.add_argument("files", nargs="+")
     budget = commands.add_parser("budget", parents=[common, data],
                                  help=f"full training budget and FLOP/s on {BUDGET_DATASET}")
     budget.add_argument("--seeds", type=int, default=1)
@@ -443,7 +473,7 @@ def main():
     device = resolve_device(args.device)
     print(f"# LoSTer benchmark: {args.mode}\nmachine: {machine_description()}\n"
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {device}", flush=True)
-    run = {"ucr": run_ucr, "budget": run_budget, "scaling": run_scaling}[args.mode]
+    run = {"ucr": run_ucr, "budget": run_budget, "scaling": run_scaling, "table": run_table}[args.mode]
     path = run(args, device)
     print(f"\nwritten to {path}")
 
