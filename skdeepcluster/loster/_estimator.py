@@ -42,6 +42,10 @@ from ._series import (
 # degrees of freedom (level and scale), which leaves nothing of 2 values and little of a few.
 AUTO_NORMALIZE_MIN_TIMESTAMPS = 10
 
+# joint_assignments="partition" stops on tol only once the labels (the nearest centroids) agree
+# with the partition on all but this share of the series.
+AGREEMENT_TOLERANCE = 0.01
+
 # The paper's method (the authors' code): k-means initialisation, Gumbel-softmax assignments
 # to the nearest centroid with bandwidth 1, contrastive terms at full weight.
 PAPER_PARAMS = {"init": "kmeans", "joint_assignments": "gumbel", "bandwidth": 1.0, "contrastive_weight": 1.0,
@@ -596,7 +600,11 @@ class LoSTerClustering(_BaseDeepClustering):
                     if loop.interrupted:
                         break
                     new_labels = self._nearest_centroids(network, views[share, 0], device, torch.float32)
-                    if self._occupied_clusters(new_labels, group) < n_occupied:
+                    anchored = self.joint_assignments == "partition"
+                    occupied = self._occupied_clusters(new_labels, group)
+                    # Anchored on a fixed partition, a small part may empty for an epoch on the way to
+                    # it; only a collapse to fewer than half the clusters is absorbing there.
+                    if occupied < (n_occupied + 1) // 2 if anchored else occupied < n_occupied:
                         # Absorbing-cluster guard: a cluster emptied into the others (one may take
                         # everything). Undo the epoch and stop: the partition before it is kept.
                         network.load_state_dict(snapshot)
@@ -609,8 +617,11 @@ class LoSTerClustering(_BaseDeepClustering):
                     loop.last_entry.update(temperature=temperature, label_change=changed,
                                            partition_agreement=agreement)
                     labels, epochs_run = new_labels, epochs_run + 1
-                    # From the second epoch of each fit on: the first compares with the k-means init.
-                    if epochs_run >= 2 and changed < self.tol:
+                    # From the second epoch of each fit on: the first compares with the initial labels.
+                    # Anchored, stable labels are not enough: they must also reproduce the partition
+                    # (all but 1 %, or all but tol).
+                    settled = not anchored or 1.0 - agreement < AGREEMENT_TOLERANCE
+                    if epochs_run >= 2 and ((changed < self.tol and settled) or 1.0 - agreement < self.tol):
                         converged = True
                         break
             finally:
