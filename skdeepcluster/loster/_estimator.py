@@ -107,7 +107,9 @@ class LoSTerClustering(_BaseDeepClustering):
         initialisation.
     tol : float, default=1e-3
         Joint training stops, from its second epoch on, when the fraction of samples whose
-        label changed in an epoch is below ``tol``. ``0`` always runs ``max_epochs``. When the
+        label changed in an epoch is below ``tol``; with ``joint_assignments="partition"`` only
+        once the labels also agree with the initial partition on all but 1 % of the series
+        (or all but ``tol``). ``0`` always runs ``max_epochs``. When the
         budget ends first, ``fit`` warns with a :class:`~sklearn.exceptions.ConvergenceWarning`.
     pretrain_learning_rate : float, default=1e-3
         Adam learning rate of pretraining.
