@@ -275,11 +275,16 @@ def run_ucr(args, device):
 
 
 def run_table(args, device):
-    """One table from the datasets of several ucr JSON files (runs split over processes), in their order."""
+    """One table from several ucr JSON files (runs split over processes or rerun after a change)."""
     datasets, sources = {}, []
     for path in args.files:
         report = json.loads(pathlib.Path(path).read_text())
-        datasets.update(report["datasets"])
+        for name, entry in report["datasets"].items():
+            # A later run replaces an earlier one's dataset; methods it left out (KShape, say) are kept.
+            for method, runs in datasets.get(name, {}).get("runs", {}).items():
+                if method not in entry["runs"]:
+                    entry["runs"][method], entry["summary"][method] = runs, datasets[name]["summary"][method]
+            datasets[name] = entry
         sources.append(f"{path}: seeds {report['seeds']}, KShape seeds {report['kshape_seeds']}, KShape skipped on "
                        f"{report.get('kshape_skipped', [])}, LoSTer n_jobs {report.get('loster_n_jobs')}")
     order = [name for name in PAPER_SCORES if name in datasets] + [name for name in datasets if name not in PAPER_SCORES]
