@@ -281,7 +281,8 @@ class LoSTerClustering(_BaseDeepClustering):
     So: the initial partition is spectral (``init``), the joint phase anchors on it
     (``joint_assignments="partition"``) with Adam (``joint_optimizer``) and an embedding-scaled
     ``bandwidth``, the contrastive terms weigh 0.1, and an epoch after which a cluster is empty
-    (one cluster absorbed another) is undone and ends joint training. ``normalize="auto"``
+    (one cluster absorbed another; anchored: fewer than half of them remain) is undone and
+    ends joint training. ``normalize="auto"``
     reads rows shorter than 10 values as feature vectors. See the user guide.
     References
     ----------
