@@ -6,6 +6,14 @@ Prints markdown tables and writes JSON to benchmarks/results/loster-<mode>-<devi
     python benchmarks/bench_loster.py ucr --data-dir /tmp/skdeepcluster-data/ucr --quick
     python benchmarks/bench_loster.py budget --data-dir /tmp/skdeepcluster-data/ucr
     python benchmarks/bench_loster.py scaling --lengths 1000 10000 100000
+    python benchmarks/bench_loster.py ucr --extra --data-dir /tmp/skdeepcluster-data/ucr --seeds 1 --n-jobs 1
+    python benchmarks/bench_loster.py table results/loster-ucr-cpu.json results/loster-ucr-part2-cpu.json
+
+ucr also fits scikit-learn's SpectralClustering on a 10-nearest-neighbour graph of the raw
+(z-normalised) series, and reports LoSTer's initial partition ("LoSTer init", initial_labels_
+of the same fit) next to its final labels, so that a joint phase that loses shows. --extra runs
+the 14 long UCR sets outside the paper's 10 (EXTRA_DATASETS); --kshape-skip leaves KShape out
+on the named sets (its time); table merges the JSON of runs split over processes.
 
 ucr: the 10 UCR datasets of the LoSTer paper, each merged (train rows then test rows) and
 z-normalised as the paper does, k = the number of classes, the estimator's defaults (the
@@ -31,7 +39,7 @@ import time
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.metrics import normalized_mutual_info_score, rand_score
 from torch.utils.flop_counter import FlopCounterMode
 from tslearn.clustering import KShape
@@ -65,7 +73,14 @@ PAPER_MEAN = (0.8169, 0.4840)
 QUICK_DATASETS = ["MiddlePhalanxOutlineAgeGroup", "ProximalPhalanxOutlineAgeGroup"]
 QUICK_BUDGET = {"pretrain_epochs": 2, "max_epochs": 2}
 BUDGET_DATASET = "MixedShapesRegularTrain"
-METHODS = ("LoSTer", "KMeans", "KShape")
+# Long UCR sets (length >= 300) outside the paper's 10, for checking that the defaults are not tuned
+# to those: every one of the shipped archive's sets of length >= 300 with at most 800 series (the
+# time on 2 shared cores), except the variable-length gesture sets and the 52-class Pig* sets.
+EXTRA_DATASETS = ["ACSF1", "Beef", "Car", "Computers", "CricketX", "DiatomSizeReduction", "EOGHorizontalSignal",
+                  "FaceFour", "Fish", "Haptics", "InsectEPGRegularTrain", "LargeKitchenAppliances", "Lightning7",
+                  "Meat"]
+# "LoSTer init": the initial partition of the same fit (initial_labels_), before the joint phase.
+METHODS = ("LoSTer", "LoSTer init", "KMeans", "KShape", "Spectral")
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -108,13 +123,22 @@ def output_path(args, mode, device):
 # ---- ucr -------------------------------------------------------------------------------------------
 
 
-def fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape):
+def fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape, n_jobs=-1):
     """One seed of every method on one dataset: yields (method, record)."""
-    labels, seconds = timed_fit_predict(
-        LoSTerClustering(n_clusters=n_clusters, random_state=seed, device=str(device), **overrides), X)
+    model = LoSTerClustering(n_clusters=n_clusters, random_state=seed, device=str(device), n_jobs=n_jobs,
+                             **overrides)
+    labels, seconds = timed_fit_predict(model, X)
+    joint_epochs = sum(entry.get("phase") == "joint" and "event" not in entry for entry in model.history_)
     yield "LoSTer", {"seed": seed, "ri": rand_score(y, labels), "nmi": normalized_mutual_info_score(y, labels),
-                     "seconds": seconds}
+                     "seconds": seconds, "joint_epochs": joint_epochs,
+                     "changed_from_init": float(np.mean(labels != model.initial_labels_))}
+    yield "LoSTer init", {"seed": seed, "ri": rand_score(y, model.initial_labels_),
+                          "nmi": normalized_mutual_info_score(y, model.initial_labels_), "seconds": float("nan")}
     X_equal = equal_length(X)
+    labels, seconds = timed_fit_predict(SpectralClustering(n_clusters, affinity="nearest_neighbors", n_neighbors=10,
+                                                           random_state=seed, n_jobs=-1), X_equal)
+    yield "Spectral", {"seed": seed, "ri": rand_score(y, labels), "nmi": normalized_mutual_info_score(y, labels),
+                       "seconds": seconds}
     labels, seconds = timed_fit_predict(KMeans(n_clusters, n_init=10, random_state=seed), X_equal)
     yield "KMeans", {"seed": seed, "ri": rand_score(y, labels), "nmi": normalized_mutual_info_score(y, labels),
                      "seconds": seconds}
@@ -162,6 +186,28 @@ def ucr_table(results):
         lines.append("| " + " | ".join([name, f"{paper_ri:.4f}", f"{paper_nmi:.4f}",
                                          *method_cells(entry["summary"])]) + " |")
     # The paper's "mean" row: per seed, the mean over the datasets; then mean and std over the seeds.
+    overall = mean_over_datasets(results, methods)
+    if len(results) == len(PAPER_SCORES) and set(results) == set(PAPER_SCORES):
+        paper_ri, paper_nmi = PAPER_MEAN
+    else:
+        known = [PAPER_SCORES[name] for name in results if name in PAPER_SCORES]
+        paper_ri, paper_nmi = np.mean(known, axis=0) if known else (float("nan"), float("nan"))
+    if overall:
+        lines.append("| " + " | ".join([f"**mean of the {len(results)}**", f"{paper_ri:.4f}", f"{paper_nmi:.4f}",
+                                         *method_cells(overall)]) + " |")
+    # Where a method (KShape) was left out of some datasets: every method's mean over the datasets it ran on.
+    shared = {name: entry for name, entry in results.items() if all(method in entry["runs"] for method in methods)}
+    if shared and len(shared) < len(results):
+        subset = mean_over_datasets(shared, methods)
+        known = [PAPER_SCORES[name] for name in shared if name in PAPER_SCORES]
+        paper_ri, paper_nmi = np.mean(known, axis=0) if known else (float("nan"), float("nan"))
+        lines.append("| " + " | ".join([f"**mean of the {len(shared)} with every method**", f"{paper_ri:.4f}",
+                                         f"{paper_nmi:.4f}", *method_cells(subset)]) + " |")
+    return "\n".join(lines), overall
+
+
+def mean_over_datasets(results, methods):
+    """Per seed, the mean over the datasets of each method that ran on all of them; then over the seeds."""
     overall = {}
     for method in methods:
         if not all(method in entry["runs"] for entry in results.values()):
@@ -173,15 +219,7 @@ def ucr_table(results):
         complete = [runs for runs in per_seed.values() if len(runs) == len(results)]
         overall[method] = summarize({method: [{key: np.mean([run[key] for run in runs])
                                                for key in ("ri", "nmi", "seconds")} for runs in complete]})[method]
-    if len(results) == len(PAPER_SCORES) and set(results) == set(PAPER_SCORES):
-        paper_ri, paper_nmi = PAPER_MEAN
-    else:
-        known = [PAPER_SCORES[name] for name in results if name in PAPER_SCORES]
-        paper_ri, paper_nmi = np.mean(known, axis=0) if known else (float("nan"), float("nan"))
-    if overall:
-        lines.append("| " + " | ".join([f"**mean of the {len(results)}**", f"{paper_ri:.4f}", f"{paper_nmi:.4f}",
-                                         *method_cells(overall)]) + " |")
-    return "\n".join(lines), overall
+    return overall
 
 
 def warm_up_kshape():
@@ -193,13 +231,15 @@ def run_ucr(args, device):
     if args.quick:
         datasets, seeds, overrides = QUICK_DATASETS, 2, dict(QUICK_BUDGET)
     else:
-        datasets, seeds, overrides = args.datasets or list(PAPER_SCORES), args.seeds, budget_overrides(args)
+        default = EXTRA_DATASETS if args.extra else list(PAPER_SCORES)
+        datasets, seeds, overrides = args.datasets or default, args.seeds, budget_overrides(args)
     overrides.update(budget_overrides(args))
     kshape_seeds = seeds if args.kshape_seeds is None else min(args.kshape_seeds, seeds)
-    path = output_path(args, "ucr-quick" if args.quick else "ucr", device)
+    path = output_path(args, "ucr-quick" if args.quick else ("ucr-extra" if args.extra else "ucr"), device)
     report = {"mode": "ucr", "quick": args.quick, "machine": machine_description(), "device": str(device),
               "torch": torch.__version__, "threads": torch.get_num_threads(), "seeds": list(range(seeds)),
               "kshape_seeds": [] if args.skip_kshape else list(range(kshape_seeds)), "loster_overrides": overrides,
+              "loster_n_jobs": args.n_jobs, "kshape_skipped": list(args.kshape_skip),
               "paper_source": PAPER_SOURCE, "datasets": {}}
     print(f"datasets: {datasets}\nseeds: 0..{seeds - 1}; KShape seeds: {report['kshape_seeds']}; "
           f"LoSTer budget overrides: {overrides or 'none (defaults)'}\npaper numbers: {PAPER_SOURCE}", flush=True)
@@ -211,11 +251,13 @@ def run_ucr(args, device):
         print(f"\n{name}: {X.shape}, k={n_clusters}", flush=True)
         runs = {method: [] for method in METHODS}
         for seed in range(seeds):
-            with_kshape = not args.skip_kshape and seed < kshape_seeds
-            for method, record in fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape):
+            with_kshape = not args.skip_kshape and seed < kshape_seeds and name not in args.kshape_skip
+            for method, record in fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape, args.n_jobs):
                 runs[method].append(record)
-                print(f"  {name} {method:<7} seed {seed}: RI {record['ri']:.4f} NMI {record['nmi']:.4f} "
-                      f"{record['seconds']:.1f} s", flush=True)
+                extra = (f", {record['joint_epochs']} joint epochs, {record['changed_from_init']:.1%} of labels "
+                         "changed from the initial partition") if method == "LoSTer" else ""
+                print(f"  {name} {method:<11} seed {seed}: RI {record['ri']:.4f} NMI {record['nmi']:.4f} "
+                      f"{record['seconds']:.1f} s{extra}", flush=True)
         paper = PAPER_SCORES.get(name)
         report["datasets"][name] = {"shape": list(X.shape), "n_clusters": n_clusters,
                                     "paper": {"ri": paper[0], "nmi": paper[1]} if paper else None,
@@ -230,6 +272,31 @@ def run_ucr(args, device):
           f"{len(report['kshape_seeds'])}; mean row: per seed the mean over the datasets, then over the seeds; "
           f"best: the method with the highest mean; paper: {PAPER_SOURCE}.")
     return path
+
+
+def run_table(args, device):
+    """One table from several ucr JSON files (runs split over processes or rerun after a change)."""
+    datasets, sources = {}, []
+    for path in args.files:
+        report = json.loads(pathlib.Path(path).read_text())
+        for name, entry in report["datasets"].items():
+            # A later run replaces an earlier one's dataset; methods it left out (KShape, say) are kept.
+            for method, runs in datasets.get(name, {}).get("runs", {}).items():
+                if method not in entry["runs"]:
+                    entry["runs"][method], entry["summary"][method] = runs, datasets[name]["summary"][method]
+            datasets[name] = entry
+        sources.append(f"{path}: seeds {report['seeds']}, KShape seeds {report['kshape_seeds']}, KShape skipped on "
+                       f"{report.get('kshape_skipped', [])}, LoSTer n_jobs {report.get('loster_n_jobs')}")
+    order = [name for name in PAPER_SCORES if name in datasets] + [name for name in datasets if name not in PAPER_SCORES]
+    table, overall = ucr_table({name: datasets[name] for name in order})
+    print("\n".join(sources) + "\n\n" + table)
+    changed = {name: [run.get("changed_from_init") for run in entry["runs"]["LoSTer"]] for name, entry in datasets.items()}
+    print("\nshare of labels_ that differ from initial_labels_ per dataset: "
+          + ", ".join(f"{name} {np.mean(values):.1%}" for name, values in changed.items()))
+    if args.output:
+        save({"sources": sources, "datasets": {name: datasets[name] for name in order}, "mean_over_datasets": overall},
+             pathlib.Path(args.output))
+    return args.output
 
 
 # ---- budget ----------------------------------------------------------------------------------------
@@ -385,8 +452,16 @@ def main():
     ucr.add_argument("--kshape-seeds", type=int, default=None,
                      help="run KShape for the first N seeds only (default: all); one seed of it takes ~400 s on "
                           "NonInvasiveFetalECGThorax1 on 2 CPU cores")
+    ucr.add_argument("--n-jobs", type=int, default=-1,
+                     help="LoSTer's n_jobs (default -1, all cores; 1 on a machine loaded by other jobs, where two "
+                          "torch threads per fit oversubscribe the cores)")
+    ucr.add_argument("--extra", action="store_true", help="the long UCR sets outside the paper's 10 (EXTRA_DATASETS)")
+    ucr.add_argument("--kshape-skip", nargs="+", default=[], metavar="NAME",
+                     help="datasets to run without KShape (its time on the largest ones)")
     ucr.add_argument("--quick", action="store_true",
                      help=f"smoke run: 2 seeds, {', '.join(QUICK_DATASETS)}, pretrain_epochs=2, max_epochs=2")
+    merged = commands.add_parser("table", parents=[common], help="one table from several ucr JSON files")
+    merged.add_argument("files", nargs="+")
     budget = commands.add_parser("budget", parents=[common, data],
                                  help=f"full training budget and FLOP/s on {BUDGET_DATASET}")
     budget.add_argument("--seeds", type=int, default=1)
@@ -403,7 +478,7 @@ def main():
     device = resolve_device(args.device)
     print(f"# LoSTer benchmark: {args.mode}\nmachine: {machine_description()}\n"
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {device}", flush=True)
-    run = {"ucr": run_ucr, "budget": run_budget, "scaling": run_scaling}[args.mode]
+    run = {"ucr": run_ucr, "budget": run_budget, "scaling": run_scaling, "table": run_table}[args.mode]
     path = run(args, device)
     print(f"\nwritten to {path}")
 

@@ -449,7 +449,8 @@ def write_report(results_dir=RESULTS_DIR, output_dir="."):
     else:
         emit("s3vdc_cost.rst", _missing("s3vdc-mnist-cpu.json"))
 
-    ucr = _load(results_dir, "loster-ucr-cpu.json")
+    # The merged table of runs split over processes (bench_loster.py table), else a single run.
+    ucr = _load(results_dir, "loster-ucr-merged-cpu.json") or _load(results_dir, "loster-ucr-cpu.json")
     emit("loster_ucr.rst", loster_ucr_table(ucr) if ucr else _missing("loster-ucr-cpu.json"))
     if ucr:
         loster_ucr_figure(ucr, output_dir / "loster_ucr.png")

@@ -36,8 +36,8 @@ print(f"RI {rand_score(y, model.labels_):.3f}  NMI {normalized_mutual_info_score
 # --------------------
 # ``inverse_transform`` takes any embeddings of shape ``(n, latent_dim)``, here the centroids,
 # and returns series in the layout of the training data: ``(n_clusters, 275, 1)`` for this
-# 3-D input. With the default ``normalize=True`` the network reads z-normalised series, and
-# the scale and offset of a series are not in its embedding, so the decoded centroids are
+# 3-D input. With the default ``normalize="auto"`` (``True`` for series this long) the network
+# reads z-normalised series, and the scale and offset of a series are not in its embedding, so the decoded centroids are
 # z-normalised shapes. (With ``normalize=False`` they would come back in the units of the
 # data.) The members are z-normalised here so that both share one scale.
 centroid_series = model.inverse_transform(model.cluster_centers_)[:, :, 0]

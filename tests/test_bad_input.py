@@ -60,8 +60,10 @@ def make_s3vdc(**params):
 
 
 def make_loster(**params):
+    # normalize=True: X_TRAIN's 8 columns would be read as feature vectors under "auto"
+    # ("loster_raw" covers that path); these cases reach the per-series z-normalisation.
     return tiny_loster(**{"pretrain_epochs": 1, "max_epochs": 1, "n_init": 1, "latent_dim": 4, "hidden_dim": 8,
-                          "n_encoder_blocks": 1, "n_decoder_blocks": 1, **params})
+                          "n_encoder_blocks": 1, "n_decoder_blocks": 1, "normalize": True, **params})
 
 
 def make_loster_raw(**params):
@@ -79,8 +81,8 @@ X_TRAIN = np.random.RandomState(0).normal(size=(N_SAMPLES, N_FEATURES))
 FIT_METHODS = ("fit", "fit_predict", "fit_transform")
 INFERENCE_METHODS = {
     "s3vdc": ("predict", "predict_proba", "transform", "score", "score_samples"),
-    "loster": ("predict", "predict_proba", "transform", "score"),
-    "loster_raw": ("predict", "predict_proba", "transform", "score"),
+    "loster": ("predict", "predict_proba", "transform", "score", "score_samples"),
+    "loster_raw": ("predict", "predict_proba", "transform", "score", "score_samples"),
 }
 # Public methods that do not take samples X, each tested on its own below.
 OTHER_METHODS = {"get_feature_names_out", "sample", "inverse_transform", "save"}
@@ -796,7 +798,8 @@ def _generated_invalid_values(param, constraints):
                 values["inf"] = float("inf")
         elif isinstance(constraint, StrOptions):
             values["unknown_option"] = "not-an-option"
-            values["int"] = 1
+            if not any(isinstance(other, Interval) for other in constraints):  # "auto" or a number: 1 is valid
+                values["int"] = 1
         elif constraint == "boolean":
             values["str"] = "yes"
             values["int"] = 1
@@ -906,6 +909,14 @@ EXTREME_VALUES = [
     ("loster", "temperature_decay", 1e-300), ("loster", "batch_size", 1), ("loster", "batch_size", 10**9),
     ("loster", "latent_dim", 1), ("loster", "hidden_dim", 1), ("loster", "n_clusters", 1),
     ("loster", "n_clusters", N_SAMPLES), ("loster", "pretrain_epochs", 0), ("loster", "max_epochs", 0),
+    ("loster", "n_neighbors", 1), ("loster", "n_neighbors", 10**9), ("loster", "init", "kmeans"),
+    ("loster", "joint_assignments", "gumbel"), ("loster", "joint_optimizer", "sgd"), ("loster", "normalize", "auto"),
+]
+COMBINED_EXTREMES_LOSTER = [
+    *[("loster", {"joint_assignments": assignments, "bandwidth": value}, None)
+      for assignments in ("partition", "gumbel") for value in (1e-300, 1e300, "auto")],
+    ("loster", {"n_clusters": N_SAMPLES, "init": "spectral", "n_neighbors": 1}, None),
+    ("loster", {"joint_optimizer": "adam", "learning_rate": 1e300}, None),
 ]
 COMBINED_EXTREMES = [
     ("s3vdc", {"n_clusters": 1, "gmm_init_samples": 1}, None),
@@ -913,6 +924,7 @@ COMBINED_EXTREMES = [
     ("s3vdc", {"warmup_epochs": 0, "anneal_epochs": 0, "static_epochs": 0}, None),
     ("s3vdc", {"encoder": "conv", "input_shape": (1, 2, 4)}, None),
     ("s3vdc", {"encoder": "conv", "input_shape": (8, 1, 1)}, None),
+    *COMBINED_EXTREMES_LOSTER,
 ]
 
 

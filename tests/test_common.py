@@ -11,10 +11,9 @@ from tests._configs import tiny_loster, tiny_s3vdc
 
 ESTIMATORS = [
     tiny_s3vdc(),
-    # The common checks feed tabular blobs with 2-10 "timestamps"; z-normalising each row of
-    # such data (LoSTer's default for real series) would erase the blobs, so it is off here.
-    # The series-specific behaviour has its own checks in tests/loster/.
-    tiny_loster(normalize=False),
+    # Default normalize="auto": the common checks' rows of 2-10 values are read as feature
+    # vectors (z-normalising them would erase the blobs); tests/loster/ checks the series path.
+    tiny_loster(),
 ]
 
 

@@ -22,6 +22,7 @@ import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 import joblib  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.datasets import make_blobs  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
@@ -149,7 +150,7 @@ def test_s3vdc_inference_in_blocks_equals_in_memory(thread_client, fitted_s3vdc,
     np.testing.assert_allclose(computed, expected, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform"])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform", "score_samples"])
 def test_loster_inference_in_blocks_equals_in_memory(thread_client, fitted_loster, method):
     model, X = fitted_loster
     expected = getattr(model, method)(X)
@@ -221,7 +222,7 @@ def test_errors(fitted_s3vdc):
     with pytest.raises(ValueError, match="method must be one of"):
         map_blocks_inference(model, X_lazy, "fit")
     with pytest.raises(ValueError, match="no score_samples"):
-        map_blocks_inference(tiny_loster(), X_lazy, "score_samples")
+        map_blocks_inference(KMeans(2, n_init=1).fit(X), X_lazy, "score_samples")
     with pytest.raises(ValueError, match="2-D"):
         map_blocks_inference(model, X_lazy[:, 0])
     with pytest.raises(NotFittedError):

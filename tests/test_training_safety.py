@@ -272,7 +272,7 @@ def test_interrupt_outside_training_leaves_the_estimator_unchanged(name, monkeyp
     X = data()
     model = make()
     target = "skdeepcluster.s3vdc._estimator.partition_embedding" if name == "s3vdc" else \
-        "skdeepcluster.loster._estimator.KMeans"
+        "skdeepcluster.loster._estimator.partition_embedding"
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

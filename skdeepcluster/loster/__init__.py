@@ -1,5 +1,6 @@
 """LoSTer: concrete dense network clustering of long time series (Taloma et al., 2024)."""
 
-from ._estimator import LoSTerClustering
+from ._estimator import PAPER_PARAMS, LoSTerClustering
+from ._selection import silhouette_scorer
 
-__all__ = ["LoSTerClustering"]
+__all__ = ["LoSTerClustering", "PAPER_PARAMS", "silhouette_scorer"]

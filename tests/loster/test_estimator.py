@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 
 from skdeepcluster import LoSTerClustering
+from skdeepcluster.loster import PAPER_PARAMS
 from tests._configs import tiny_loster
 
 
@@ -141,7 +142,7 @@ def test_mask_mode_recovers_truncated_recordings():
 
 def test_history_records_every_phase_and_the_stopping_rule():
     X, _ = _waves()
-    model = tiny_loster(pretrain_epochs=4, max_epochs=6, tol=0.0).fit(X)
+    model = tiny_loster(pretrain_epochs=4, max_epochs=6, tol=0.0, **PAPER_PARAMS).fit(X)
     phases = [entry["phase"] for entry in model.history_]
     assert phases == ["pretrain"] * 4 + ["init"] + ["joint"] * 6
     assert model.n_iter_ == 10 and not model.converged_

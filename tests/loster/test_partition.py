@@ -1,0 +1,126 @@
+"""The initial partition, the joint phase anchored on it, the bandwidth, normalize="auto",
+score_samples and choosing k (issue 13)."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import check_clustering
+
+from skdeepcluster import LoSTerClustering
+from skdeepcluster.loster import PAPER_PARAMS, silhouette_scorer
+from tests._configs import tiny_loster
+
+
+def _three_waves(n_samples=90, n_timestamps=64, seed=0):
+    """Three clusters of noisy sines of 2, 5 and 8 periods, random phase and amplitude."""
+    rng = np.random.RandomState(seed)
+    labels = np.arange(n_samples) % 3
+    t = np.linspace(0.0, 1.0, n_timestamps)
+    frequency = np.array([2.0, 5.0, 8.0])[labels][:, None]
+    X = rng.uniform(0.5, 2, (n_samples, 1)) * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 1, (n_samples, 1)))
+    return X + 0.2 * rng.normal(size=X.shape), labels
+
+
+def test_joint_phase_keeps_and_sharpens_its_initial_partition():
+    X, y = _three_waves()
+    model = tiny_loster(n_clusters=3, max_epochs=30).fit(X)
+    start = model.initial_labels_
+    joint = [entry for entry in model.history_ if entry["phase"] == "joint"]
+    # predict (nearest centroid) starts below the partition and is pulled onto it.
+    assert joint[-1]["partition_agreement"] >= max(0.95, joint[0]["partition_agreement"])
+    assert adjusted_rand_score(start, model.labels_) > 0.9
+    assert adjusted_rand_score(y, model.labels_) >= adjusted_rand_score(y, start) - 0.02
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    # Stable labels alone do not stop the anchored phase: they must reproduce the partition.
+    assert model.converged_ and joint[-1]["partition_agreement"] >= 0.99
+
+
+@pytest.mark.parametrize("init", ["spectral", "kmeans"])
+def test_centroids_are_the_part_means_of_the_initial_partition(init):
+    X, _ = _three_waves()
+    model = tiny_loster(n_clusters=3, max_epochs=0, init=init).fit(X)
+    assert [entry["method"] for entry in model.history_ if entry["phase"] == "init"] == [init]
+    embedding = model.transform(X)
+    means = np.stack([embedding[model.initial_labels_ == part].mean(0) for part in range(3)])
+    np.testing.assert_allclose(model.cluster_centers_, means, rtol=1e-4, atol=1e-4)
+    # bandwidth="auto": the root mean squared distance to the part's centroid.
+    rms = np.sqrt(((embedding - means[model.initial_labels_]) ** 2).sum(1).mean())
+    assert model.bandwidth_ == pytest.approx(rms, rel=1e-3)
+    assert tiny_loster(n_clusters=3, max_epochs=0, bandwidth=2.5).fit(X).bandwidth_ == 2.5
+
+
+def test_paper_params_give_the_paper_method():
+    X, _ = _three_waves()
+    model = tiny_loster(n_clusters=3, max_epochs=2, tol=0, **PAPER_PARAMS).fit(X)
+    assert model.bandwidth_ == 1.0
+    assert [entry["method"] for entry in model.history_ if entry["phase"] == "init"] == ["kmeans"]
+    assert [entry["learning_rate"] for entry in model.history_ if entry["phase"] == "joint"] == [1e-2, 1e-2]
+
+
+def test_an_epoch_that_empties_a_cluster_is_undone(monkeypatch):
+    X, _ = _three_waves()
+    reference = tiny_loster(n_clusters=3, max_epochs=0).fit(X)
+    real = LoSTerClustering._nearest_centroids
+    calls = []
+
+    def collapsing(self, *args):
+        # The labels before joint training are real; after its first epoch everything is in cluster 0.
+        calls.append(1)
+        labels = real(self, *args)
+        return labels if len(calls) == 1 else np.zeros_like(labels)
+
+    monkeypatch.setattr(LoSTerClustering, "_nearest_centroids", collapsing)
+    model = tiny_loster(n_clusters=3, max_epochs=5).fit(X)
+    events = [entry for entry in model.history_ if entry.get("event") == "absorbed"]
+    assert len(events) == 1 and model.converged_
+    assert model.n_iter_ == model.pretrain_epochs  # the undone epoch does not count
+    # The weights and centroids are those before the undone epoch, so the labels are too.
+    np.testing.assert_allclose(model.cluster_centers_, reference.cluster_centers_)
+    np.testing.assert_array_equal(model.labels_, reference.labels_)
+
+
+def test_normalize_auto_z_normalises_series_but_not_short_rows():
+    X, _ = _three_waves()
+    model = tiny_loster(n_clusters=3, max_epochs=0).fit(X)
+    # Series: each is z-normalised, so level and scale do not matter.
+    np.testing.assert_allclose(model.transform(3.0 * X + 1.0), model.transform(X), atol=1e-8)
+    rows = np.random.RandomState(0).normal(size=(30, 4))
+    short = tiny_loster(max_epochs=0).fit(rows)
+    assert not np.allclose(short.transform(3.0 * rows + 1.0), short.transform(rows), atol=1e-3)
+
+
+def test_default_estimator_passes_check_clustering():
+    # The scikit-learn check that failed with per-series z-normalisation of 2-feature blobs.
+    check_clustering("LoSTerClustering", LoSTerClustering(pretrain_epochs=10, max_epochs=5, random_state=0))
+
+
+def test_score_samples_flags_outlier_series():
+    X, _ = _three_waves()
+    model = tiny_loster(n_clusters=3).fit(X)
+    outlier = np.random.RandomState(1).standard_cauchy((1, X.shape[1]))
+    scores = model.score_samples(np.vstack([X, outlier]))
+    assert scores.shape == (X.shape[0] + 1,) and np.all(scores <= 0)
+    assert scores[-1] < np.percentile(scores[:-1], 5)
+    distances = ((model.transform(X)[:, None] - model.cluster_centers_[None]) ** 2).sum(-1).min(1)
+    np.testing.assert_allclose(scores[:-1], -distances / model.bandwidth_**2, rtol=1e-6)
+    assert model.score(X) == pytest.approx(scores[:-1].sum() * model.bandwidth_**2)
+
+
+@pytest.mark.parametrize("space", ["series", "embedding"])
+def test_silhouette_scorer_chooses_the_known_number_of_clusters(space):
+    X, _ = _three_waves(n_samples=60)
+    search = GridSearchCV(tiny_loster(pretrain_epochs=10, max_epochs=3), {"n_clusters": [2, 3, 4]},
+                          scoring=lambda estimator, X, y=None: silhouette_scorer(estimator, X, space=space), cv=2)
+    search.fit(X)
+    assert search.best_params_ == {"n_clusters": 3}
+
+
+def test_silhouette_scorer_input_errors():
+    X, _ = _three_waves(n_samples=30)
+    model = tiny_loster(n_clusters=3, max_epochs=0).fit(X)
+    with pytest.raises(ValueError, match="space must be one of"):
+        silhouette_scorer(model, X, space="latent")
+    with pytest.raises(ValueError, match="at least 3"):
+        silhouette_scorer(model, X[:2])
+    assert -1.0 <= silhouette_scorer(model, X) <= 1.0
