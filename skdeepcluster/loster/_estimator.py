@@ -6,11 +6,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from joblib import parallel_config
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from joblib import parallel_config
 from threadpoolctl import threadpool_limits
 
 from .._base import FLOAT_DTYPES, MAX_LEARNING_RATE, MAX_SCALE, MIN_SCALE, _BaseDeepClustering
@@ -37,7 +37,6 @@ from ._series import (
     row_chunks,
     z_normalize,
 )
-
 
 # normalize="auto": shorter rows are read as feature vectors. z-normalising a row removes two
 # degrees of freedom (level and scale), which leaves nothing of 2 values and little of a few.

@@ -4,7 +4,6 @@ import numpy as np
 from sklearn.metrics import silhouette_score
 from sklearn.utils.validation import check_is_fitted
 
-
 SPACES = ("series", "embedding")
 
 
