@@ -287,10 +287,12 @@ def run_table(args, device):
             datasets[name] = entry
         sources.append(f"{path}: seeds {report['seeds']}, KShape seeds {report['kshape_seeds']}, KShape skipped on "
                        f"{report.get('kshape_skipped', [])}, LoSTer n_jobs {report.get('loster_n_jobs')}")
-    order = [name for name in PAPER_SCORES if name in datasets] + [name for name in datasets if name not in PAPER_SCORES]
+    order = ([name for name in PAPER_SCORES if name in datasets]
+             + [name for name in datasets if name not in PAPER_SCORES])
     table, overall = ucr_table({name: datasets[name] for name in order})
     print("\n".join(sources) + "\n\n" + table)
-    changed = {name: [run.get("changed_from_init") for run in entry["runs"]["LoSTer"]] for name, entry in datasets.items()}
+    changed = {name: [run.get("changed_from_init") for run in entry["runs"]["LoSTer"]]
+               for name, entry in datasets.items()}
     print("\nshare of labels_ that differ from initial_labels_ per dataset: "
           + ", ".join(f"{name} {np.mean(values):.1%}" for name, values in changed.items()))
     if args.output:

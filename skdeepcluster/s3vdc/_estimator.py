@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from joblib import parallel_config
 from sklearn import config_context
 from sklearn.base import _fit_context
 from sklearn.cluster import KMeans
@@ -14,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from .._base import MAX_LEARNING_RATE, _BaseDeepClustering
 from .._engine import (
@@ -625,9 +627,11 @@ class S3VDCClustering(_BaseDeepClustering):
             weights = np.full(self.n_clusters, 1.0 / self.n_clusters)
             parts = _closest_means(embeddings, means)
         else:
-            # The neighbour search runs in this thread (its BLAS threads are the fit's): a joblib
-            # Parallel nested under a Dask backend could interleave two trials of a grid search.
-            parts = partition_embedding(embeddings, self.n_clusters, "spectral", random_state=kmeans_seed)
+            # A local joblib backend: under Dask's, the neighbour search's nested Parallel let a
+            # worker start another grid-search trial meanwhile. One BLAS thread: the eigensolver's
+            # iterates would otherwise depend on the process's thread count.
+            with threadpool_limits(limits=1, user_api="blas"), parallel_config(backend="threading"):
+                parts = partition_embedding(embeddings, self.n_clusters, "spectral", random_state=kmeans_seed)
             weights, means, variances = part_statistics(embeddings, parts, self.n_clusters)
         weights, means, variances = (group.broadcast_array(weights), group.broadcast_array(means),
                                      group.broadcast_array(variances))
