@@ -188,6 +188,9 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
                           "estimator holds the model reached so far. Call fit again with warm_start=True to "
                           "continue training.", UserWarning, stacklevel=5)
 
+    def _complete_fitted_state(self):
+        """Fill fitted attributes that a model file of an older version lacks (called by ``load``)."""
+
     # ---- devices and pickling ------------------------------------------------------------------
 
     def _module_device(self):

@@ -999,6 +999,7 @@ def _rebuild(class_name, document, arrays):
     unused = set(arrays) - used
     if unused:
         raise ValueError(f"the file holds tensors no attribute refers to: {sorted(unused)[:5]}.")
+    estimator._complete_fitted_state()  # attributes that files of older versions lack
     check_is_fitted(estimator)
     _probe(estimator, probe)
     estimator._move_to_fitted_device()

@@ -932,6 +932,13 @@ class LoSTerClustering(_BaseDeepClustering):
         """
         return -float(self._center_distances(X).min(axis=1).sum())
 
+    def _complete_fitted_state(self):
+        # Files written before bandwidth="auto" existed were trained with a numeric bandwidth.
+        if not hasattr(self, "bandwidth_"):
+            if isinstance(self.bandwidth, str):
+                raise ValueError("the model has bandwidth='auto' but no fitted bandwidth_.")
+            self.bandwidth_ = float(self.bandwidth)
+
     def score_samples(self, X):
         """How well each series fits its cluster: minus its squared distance to the nearest centroid.
 
