@@ -128,25 +128,6 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             raise ValueError(f"{type(self).__name__} was fitted with {described}: these parameters shape the "
                              "network and were changed with set_params after fit. Restore them, or fit again.")
 
-    @contextlib.contextmanager
-    def _unchanged_on_failure(self):
-        """Leave the estimator exactly as it was if the block raises (even KeyboardInterrupt).
-
-        Superseded by :meth:`_fit_transaction`, which also makes the end of a fit atomic for
-        other threads; kept for subclasses that still fit in place.
-
-        ``fit`` assigns fitted attributes only at its end, but validation (``n_features_in_``)
-        comes first: without this, a refit that fails half-way would leave a mix of two models.
-        Fitted objects are replaced, never modified in place, so a shallow copy suffices.
-        """
-        saved = dict(self.__dict__)
-        try:
-            yield
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-
     def _warm_start_module(self, architecture):
         """A trainable float32 copy of the fitted network, or None for a fresh start.
 
