@@ -165,7 +165,7 @@ class TrainingLoop:
         Restores allowed before giving up.
     steps_per_epoch : int, default=None
         Steps that make one epoch in history and progress; ``None``: the batches of one pass
-        over the data (S3VDC counts at least 10 on small data).
+        over the data (an estimator may count more steps as an epoch on small data).
     group : DataParallel, default=None
         Data-parallel training over several processes: after each backward pass the gradients,
         the logged losses and the finiteness of every rank's loss are all-reduced in one buffer,
