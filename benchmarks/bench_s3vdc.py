@@ -135,10 +135,11 @@ def mnist_benchmark(args):
     params = {key: value for key, value in MNIST_PARAMS.items() if key != "n_clusters"}
     if args.paper_schedule:
         params.update(MNIST_PAPER_SCHEDULE)
-    print(f"# S3VDC on MNIST {X.shape}, seeds 0-{args.seeds - 1}, n_jobs={args.n_jobs}\nmachine: "
-          f"{machine_description()}\nparameters: {params}", flush=True)
+    seeds = f"{args.first_seed}-{args.first_seed + args.seeds - 1}"
+    print(f"# S3VDC on MNIST {X.shape}, seeds {seeds}, n_jobs={args.n_jobs}\nmachine: {machine_description()}\n"
+          f"parameters: {params}", flush=True)
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         rows.append(compare_on_set("mnist", X, y, params, seed, args.n_jobs, baselines=("kmeans", "gmm")))
         print("  " + " ".join(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}"
                               for key, value in rows[-1].items()), flush=True)
@@ -153,12 +154,13 @@ def mnist_benchmark(args):
 def sets_benchmark(args):
     """Defaults on many sets, each beside KMeans, GaussianMixture and spectral clustering."""
     names = args.sets or ["digits", "wine", "breast_cancer", "iris", *UCR_VECTOR_SETS]
-    print(f"# S3VDC defaults on {len(names)} sets, seeds 0-{args.seeds - 1}, n_jobs={args.n_jobs}\n"
+    seeds = f"{args.first_seed}-{args.first_seed + args.seeds - 1}"
+    print(f"# S3VDC defaults on {len(names)} sets, seeds {seeds}, n_jobs={args.n_jobs}\n"
           f"machine: {machine_description()}", flush=True)
     rows = []
     for name in names:
         X, y, params = load_set(name, args.data_dir)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             rows.append(compare_on_set(name, X, y, params, seed, args.n_jobs))
             print("  " + " ".join(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}"
                                   for key, value in rows[-1].items()), flush=True)
@@ -220,7 +222,7 @@ def benchmark(args):
     else:
         X, y = load_mnist(args.data_dir)
         params = {**MNIST_PARAMS, **(MNIST_PAPER_SCHEDULE if args.paper_schedule else {})}
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     print(f"# S3VDC benchmark: {args.dataset} {X.shape}, seeds {seeds}\nmachine: {machine_description()}\n"
           f"parameters: {params}", flush=True)
     peak = peak_matmul_flops(device)
@@ -246,19 +248,26 @@ def benchmark(args):
 
 
 def nan_check(args):
-    """Fit the digits configuration with many seeds and count non-finite losses."""
+    """Fit the digits configuration with many seeds; count non-finite losses and collapsed components."""
     X, y = load_digits_data()
-    total, accuracies = 0, []
-    for seed in range(args.seeds):
-        model = S3VDCClustering(**DIGITS_PARAMS, device=args.device, random_state=seed).fit(X)
+    total, accuracies, initial, collapsed, reseeded = 0, [], [], 0, 0
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        model = S3VDCClustering(**DIGITS_PARAMS, device=args.device, n_jobs=args.n_jobs, random_state=seed).fit(X)
         skipped = sum(entry.get("nonfinite_steps", 0) for entry in model.history_)
         finite = all(np.isfinite(entry["loss"]) for entry in model.history_ if "loss" in entry)
         total += skipped + (0 if finite else 1)
+        empty = int(np.sum(np.bincount(model.labels_, minlength=model.n_clusters) == 0))
+        collapsed += empty > 0
+        reseeded += sum(len(entry["components"]) for entry in model.history_ if entry.get("event") == "reseeded")
         accuracies.append(clustering_accuracy(y, model.labels_))
-        print(f"  seed {seed}: non-finite steps {skipped}, ACC {accuracies[-1]:.3f}", flush=True)
-    print(f"\nnon-finite losses over {args.seeds} seeds: {total}; ACC {np.mean(accuracies):.3f} +- "
-          f"{np.std(accuracies):.3f} (min {np.min(accuracies):.3f})")
-    return {"dataset": "digits", "seeds": args.seeds, "nonfinite": total, "acc": accuracies,
+        initial.append(clustering_accuracy(y, model.initial_labels_))
+        print(f"  seed {seed}: non-finite steps {skipped}, empty clusters {empty}, ACC at init {initial[-1]:.3f}, "
+              f"ACC {accuracies[-1]:.3f}", flush=True)
+    print(f"\nnon-finite losses over {args.seeds} seeds: {total}; fits ending with an empty cluster: {collapsed}; "
+          f"components re-seeded: {reseeded}; ACC at init {np.mean(initial):.3f} +- {np.std(initial):.3f}; "
+          f"ACC {np.mean(accuracies):.3f} +- {np.std(accuracies):.3f} (min {np.min(accuracies):.3f})")
+    return {"dataset": "digits", "seeds": args.seeds, "first_seed": args.first_seed, "nonfinite": total,
+            "collapsed": collapsed, "reseeded": reseeded, "acc": accuracies, "acc_init": initial,
             "machine": machine_description()}
 
 
@@ -268,7 +277,9 @@ def main():
     parser.add_argument("--tag", default="", help="suffix of the JSON file name")
     parser.add_argument("--sets", nargs="*", help="sets: which (default: all seven)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="threads of every fit (default: all cores)")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first seed (to add seeds to an earlier run, in another process)")
     parser.add_argument("--data-dir", default=os.environ.get("SKDEEPCLUSTER_DATA", "/tmp/skdeepcluster-data"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
