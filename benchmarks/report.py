@@ -441,6 +441,9 @@ def write_report(results_dir=RESULTS_DIR, output_dir="."):
     emit("s3vdc_digits.rst", s3vdc_table(digits) if digits else _missing("s3vdc-digits-cpu.json"))
     sets = _load(results_dir, "s3vdc-sets-cpu.json")
     emit("s3vdc_sets.rst", s3vdc_sets_table(sets) if sets else _missing("s3vdc-sets-cpu.json"))
+    mnist_defaults = _load(results_dir, "s3vdc-mnist-defaults-cpu.json")
+    emit("s3vdc_mnist_defaults.rst",
+         s3vdc_sets_table(mnist_defaults) if mnist_defaults else _missing("s3vdc-mnist-defaults-cpu.json"))
     s3vdc_results = {name: r for name, r in [("MNIST", mnist), ("load_digits", digits)] if r}
     if s3vdc_results:
         emit("s3vdc_cost.rst", s3vdc_cost_table(s3vdc_results))
