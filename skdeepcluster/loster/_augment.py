@@ -46,6 +46,8 @@ def time_warp_positions(length, rng, sigma=0.2, n_knots=4):
     """
     knots = np.linspace(0.0, length - 1, n_knots + 2)
     speeds = np.maximum(rng.normal(1.0, sigma, size=n_knots + 2), MIN_WARP_SPEED)
+    if length < 2:
+        return np.zeros(length)  # one timestamp: nothing to warp (the draws are made all the same)
     speed = np.interp(np.arange(length, dtype=np.float64), knots, speeds)
     positions = np.concatenate([[0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]))])
     return positions * ((length - 1) / positions[-1])

@@ -421,6 +421,7 @@ class LoSTerClustering(_BaseDeepClustering):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True  # missing values and trailing padding (infinity is refused)
         return tags
 
     # ---- input ---------------------------------------------------------------------------------

@@ -36,11 +36,12 @@ def observed_lengths(series, first_row=0):
 
     NaN after the last timestamp at which any channel is observed is the trailing padding of
     a shorter series; NaN before it is a missing value (a gap), in any channel, which the
-    estimator masks. Raises ``ValueError`` for infinite values, for a series that is all NaN,
-    for series with fewer than 2 observed timestamps and for a channel of a series with no
-    observed value at all; messages count rows from ``first_row`` (the index of ``series[0]``
-    when it is a batch of a larger array). The series are read in chunks of rows, so the
-    workspace stays a few MiB however many there are (a memmap is fine).
+    estimator masks. A series of one observed timestamp is valid (z-normalised, it is
+    constant). Raises ``ValueError`` for infinite values, for a series that is all NaN and for
+    a channel of a series with no observed value at all; messages count rows from
+    ``first_row`` (the index of ``series[0]`` when it is a batch of a larger array). The
+    series are read in chunks of rows, so the workspace stays a few MiB however many there
+    are (a memmap is fine).
     """
     n_timestamps = series.shape[1]
     lengths = np.empty(series.shape[0], dtype=np.intp)
@@ -60,14 +61,11 @@ def observed_lengths(series, first_row=0):
         if empty_channel is None and unobserved_channel.any():
             row, channel = (int(i) for i in np.argwhere(unobserved_channel)[0])
             empty_channel = rows.start + row, channel
-    # Checked in this order, as if every check read all rows: infinity, short series, empty channels.
-    if n_observed.size and n_observed.min() < 2:
+    # Checked in this order, as if every check read all rows: infinity, empty series, empty channels.
+    if n_observed.size and n_observed.min() == 0:
         row = int(np.argmin(n_observed))
-        if n_observed[row] == 0:
-            raise ValueError(f"Series {first_row + row} is all NaN: it has no observed value. Every series needs "
-                             "at least 2 observed timestamps; drop empty series before calling the estimator.")
-        raise ValueError(f"Series {first_row + row} has {int(n_observed[row])} observed timestamp(s); every series "
-                         "needs at least 2.")
+        raise ValueError(f"Series {first_row + row} is all NaN: it has no observed value. Drop empty series "
+                         "before calling the estimator (or impute them).")
     if empty_channel is not None:
         raise ValueError(f"Series {first_row + empty_channel[0]} has no observed value in channel "
                          f"{empty_channel[1]}: every channel of a series needs at least one (impute it or drop "

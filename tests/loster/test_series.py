@@ -39,7 +39,6 @@ def test_observed_lengths_of_trailing_padding():
     "corrupt, message",
     [
         (lambda s: s.__setitem__((0, 2, 0), np.inf), "infinity"),
-        (lambda s: s.__setitem__((2, slice(1, None)), np.nan), "at least 2"),
         (lambda s: s.__setitem__(1, np.nan), "Series 1 is all NaN"),
         (lambda s: s.__setitem__((0, slice(None), 1), np.nan), "no observed value in channel 1"),
     ],
@@ -59,6 +58,8 @@ def test_observed_lengths_rejects_what_cannot_be_a_series(corrupt, message):
         (lambda s: s.__setitem__((0, slice(5, None), 1), np.nan), [10, 10, 10]),  # one channel stops early
         (lambda s: s.__setitem__((2, slice(2, 6)), np.nan), [10, 10, 10]),
         (lambda s: (s.__setitem__((2, slice(7, None)), np.nan), s.__setitem__((2, 3, 0), np.nan)), [10, 10, 7]),
+        (lambda s: s.__setitem__((2, slice(1, None)), np.nan), [10, 10, 1]),  # one observed timestamp
+        (lambda s: s.__setitem__((2, slice(None, -1)), np.nan), [10, 10, 10]),  # only the last one
     ],
 )
 def test_nan_before_the_last_observed_timestamp_is_a_gap_not_padding(corrupt, lengths):
@@ -107,9 +108,9 @@ def test_observed_lengths_in_chunks_of_rows_count_rows_from_first_row(monkeypatc
     monkeypatch.setattr(_series, "_CHUNK_VALUES", 20)  # one row per chunk
     np.testing.assert_array_equal(observed_lengths(series), [10, 4, 2, 10, 3])
     series[3, :, 0] = np.nan
-    with pytest.raises(ValueError, match="at least 2"):  # the priorities of one pass over all rows
+    with pytest.raises(ValueError, match="Series 4 is all NaN"):  # the priorities of one pass over all rows
         corrupted = series.copy()
-        corrupted[4, 1:] = np.nan
+        corrupted[4] = np.nan
         observed_lengths(corrupted)
     with pytest.raises(ValueError, match="Series 103 has no observed value in channel 0"):
         observed_lengths(series, first_row=100)
