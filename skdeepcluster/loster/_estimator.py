@@ -165,7 +165,10 @@ class LoSTerClustering(_BaseDeepClustering):
         How series shorter than ``n_timestamps`` (trailing NaN) are read. ``"resample"``
         stretches each one linearly to the full length; ``"mask"`` keeps the time axis, feeds
         zeros for the padding and leaves padded timestamps out of the reconstruction loss.
-        Equal-length data is unaffected.
+        Equal-length data is unaffected. In both modes NaN before a series' last observed
+        timestamp is a missing value: fed to the network as 0 (the series' mean after
+        normalisation), left out of the reconstruction loss and carried through the
+        augmentation (see the user guide, "Missing values").
     init : {"spectral", "kmeans"}, default="spectral"
         The initial partition of the pretrained original-view embedding, whose part means are
         the centroids of both views: ``"spectral"``, normalised spectral clustering of the
