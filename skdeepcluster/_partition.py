@@ -59,14 +59,15 @@ def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         positive = sample_weight > 0
+        if not positive.any():
+            raise ValueError("sample_weight has no positive weight: there is nothing to partition.")
         if not positive.all():
             labels = np.empty(embedding.shape[0], dtype=np.intp)
             labels[positive] = partition_embedding(embedding[positive], n_clusters, method, n_neighbors, n_init,
                                                    random_state, n_jobs, sample_weight[positive])
-            if (~positive).any():
-                nearest = NearestNeighbors(n_neighbors=1).fit(embedding[positive]).kneighbors(
-                    embedding[~positive], return_distance=False)[:, 0]
-                labels[~positive] = labels[positive][nearest]
+            nearest = NearestNeighbors(n_neighbors=1).fit(embedding[positive]).kneighbors(
+                embedding[~positive], return_distance=False)[:, 0]
+            labels[~positive] = labels[positive][nearest]
             return labels
     n_samples = embedding.shape[0]
     with config_context(array_api_dispatch=False), warnings.catch_warnings():

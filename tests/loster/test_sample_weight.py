@@ -92,3 +92,18 @@ def test_fit_predict_forwards_sample_weight():
     weights = np.where(Y == 0, 3.0, 1.0)
     assert_array_equal(tiny_loster().fit_predict(X, sample_weight=weights),
                        tiny_loster().fit(X, sample_weight=weights).labels_)
+
+
+def test_a_weighted_fit_with_gaps_leaves_global_random_state_alone():
+    import random
+
+    import torch
+
+    weights = np.where(Y == 0, 3.0, 1.0)
+    weights[::9] = 0.0
+    gapped = X.copy()
+    gapped[::4, 20:26] = np.nan
+    states = np.random.get_state()[1].copy(), torch.random.get_rng_state().clone(), random.getstate()
+    tiny_loster(max_epochs=2).fit(gapped, sample_weight=weights)
+    np.testing.assert_array_equal(np.random.get_state()[1], states[0])
+    assert torch.equal(torch.random.get_rng_state(), states[1]) and random.getstate() == states[2]

@@ -98,3 +98,18 @@ def test_the_caller_s_weights_are_not_modified():
     copy = weights.copy()
     tiny_s3vdc(n_clusters=3, warmup_epochs=2, n_periods=0).fit(X, sample_weight=weights)
     assert_array_equal(weights, copy)
+
+
+@pytest.mark.parametrize("init_partition", ["spectral", "kmeans"])
+def test_a_weighted_fit_leaves_global_random_state_alone(init_partition):
+    import random
+
+    import torch
+
+    weights = np.where(Y == 0, 3.0, 1.0)
+    weights[::9] = 0.0
+    states = np.random.get_state()[1].copy(), torch.random.get_rng_state().clone(), random.getstate()
+    tiny_s3vdc(n_clusters=3, init_partition=init_partition, warmup_epochs=2, n_periods=1).fit(
+        X, sample_weight=weights)
+    np.testing.assert_array_equal(np.random.get_state()[1], states[0])
+    assert torch.equal(torch.random.get_rng_state(), states[1]) and random.getstate() == states[2]
