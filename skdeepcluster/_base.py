@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._engine import derive_seed, resolve_device
 
@@ -69,6 +69,32 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         if X.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}.")
         return X
+
+    def _training_weights(self, sample_weight, X):
+        """Validate ``sample_weight`` for X: ``(rows, weights)`` of the rows that train the model.
+
+        ``rows``: indices of the rows of positive weight, or None when all are (rows of weight 0
+        are left out of training as if absent; they still get ``labels_``). ``weights``: those
+        rows' weights divided by their mean, so that a batch's weighted mean loss has the scale
+        of the unweighted one, or None when they are all equal: uniform weights are the
+        unweighted fit, bit for bit. Raises ``ValueError`` for weights of the wrong shape,
+        negative or non-finite ones, all-zero ones and fewer positive weights than clusters.
+        """
+        if sample_weight is None:
+            return None, None
+        n_samples = X.shape[0]
+        sample_weight = _check_sample_weight(sample_weight, np.empty((n_samples, 0)), dtype=np.float64,
+                                             ensure_non_negative=True)
+        positive = sample_weight > 0
+        n_positive = int(np.count_nonzero(positive))
+        if n_positive < max(2, self.n_clusters):
+            raise ValueError(f"sample_weight has {n_positive} positive weight(s); at least "
+                             f"max(2, n_clusters={self.n_clusters}) samples need a weight above zero.")
+        rows = None if n_positive == n_samples else np.flatnonzero(positive)
+        weights = sample_weight if rows is None else sample_weight[rows]
+        if np.all(weights == weights[0]):
+            return rows, None
+        return rows, weights / weights.mean()
 
     def _validate_params(self):
         """scikit-learn's parameter validation, plus: no bool where an integer is expected.

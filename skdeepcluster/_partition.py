@@ -16,13 +16,13 @@ from scipy import sparse
 from sklearn import config_context
 from sklearn.cluster import KMeans
 from sklearn.manifold import spectral_embedding
-from sklearn.neighbors import kneighbors_graph
+from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 
 PARTITION_METHODS = ("kmeans", "spectral")
 
 
 def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10, n_init=10,
-                        random_state=None, n_jobs=None):
+                        random_state=None, n_jobs=None, sample_weight=None):
     """Labels of an initial partition of ``embedding`` into ``n_clusters`` parts.
 
     Parameters
@@ -42,12 +42,33 @@ def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10
     random_state : int or None
     n_jobs : int or None
         Threads of the neighbour search.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights. ``"kmeans"``: weighted k-means (a point of weight w counts as w
+        copies of it). ``"spectral"``: the neighbour graph and its eigenvectors are those of
+        the points themselves (repeating a point would only add zero-distance edges, which
+        no weighting of the graph reproduces exactly), and the k-means that partitions the
+        eigenvectors is weighted. Points of weight 0 take no part at all: the partition is
+        that of the other points, and each of them gets the label of its nearest
+        positive-weight point. ``None``: all weights 1 (the unweighted computation).
 
     Returns
     -------
     labels : ndarray of shape (n_samples,) of int
     """
     embedding = np.asarray(embedding, dtype=np.float64)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        positive = sample_weight > 0
+        if not positive.any():
+            raise ValueError("sample_weight has no positive weight: there is nothing to partition.")
+        if not positive.all():
+            labels = np.empty(embedding.shape[0], dtype=np.intp)
+            labels[positive] = partition_embedding(embedding[positive], n_clusters, method, n_neighbors, n_init,
+                                                   random_state, n_jobs, sample_weight[positive])
+            nearest = NearestNeighbors(n_neighbors=1).fit(embedding[positive]).kneighbors(
+                embedding[~positive], return_distance=False)[:, 0]
+            labels[~positive] = labels[positive][nearest]
+            return labels
     n_samples = embedding.shape[0]
     with config_context(array_api_dispatch=False), warnings.catch_warnings():
         # Duplicate points (constant data, say) make fewer distinct clusters than asked for; the
@@ -55,15 +76,17 @@ def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10
         warnings.filterwarnings("ignore", message="Number of distinct clusters")
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
         if method == "spectral" and n_clusters > 1 and n_samples > n_neighbors + n_clusters:
-            labels = _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs)
+            labels = _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs,
+                                      sample_weight)
             if labels is not None:
                 return labels
         elif method not in PARTITION_METHODS:
             raise ValueError(f"Unknown partition method {method!r}; expected one of {PARTITION_METHODS}.")
-        return KMeans(n_clusters, n_init=n_init, random_state=random_state).fit(embedding).labels_
+        return KMeans(n_clusters, n_init=n_init, random_state=random_state).fit(
+            embedding, sample_weight=sample_weight).labels_
 
 
-def _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs):
+def _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs, sample_weight=None):
     graph = kneighbors_graph(embedding, n_neighbors, mode="connectivity", include_self=False, n_jobs=n_jobs)
     graph = graph.maximum(graph.T)  # symmetric: an edge when either point is among the other's neighbours
     n_components = sparse.csgraph.connected_components(graph, directed=False)[0]
@@ -75,15 +98,21 @@ def _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n
                                  drop_first=False, norm_laplacian=True)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = vectors / np.where(norms > 0, norms, 1.0)
-    return KMeans(n_clusters, n_init=n_init, random_state=rng.randint(np.iinfo(np.int32).max)).fit(vectors).labels_
+    return KMeans(n_clusters, n_init=n_init, random_state=rng.randint(np.iinfo(np.int32).max)).fit(
+        vectors, sample_weight=sample_weight).labels_
 
 
-def part_statistics(embedding, labels, n_clusters, variance_floor=None):
+def part_statistics(embedding, labels, n_clusters, variance_floor=None, sample_weight=None):
     """Weights, means and diagonal variances of each part of a partition.
 
     A part that came out empty (or with one point) cannot give a mean or a variance of its
     own: it is re-seeded at the point farthest from its nearest part mean, with the pooled
     variance, so that no component starts dead.
+
+    With ``sample_weight`` every statistic is weighted as if a point of weight w were w copies
+    of it: the weight of a part is its share of the total weight, its mean and (population)
+    variances are the weighted ones. Points of weight 0 count as absent (a part holding only
+    such points is empty). An empty part gets the weight of one average point.
 
     Returns
     -------
@@ -92,6 +121,9 @@ def part_statistics(embedding, labels, n_clusters, variance_floor=None):
     variances : ndarray of shape (n_clusters, n_features), all >= ``variance_floor``
     """
     embedding = np.asarray(embedding, dtype=np.float64)
+    if sample_weight is not None:
+        return _weighted_part_statistics(embedding, np.asarray(labels), n_clusters, variance_floor,
+                                         np.asarray(sample_weight, dtype=np.float64))
     pooled = embedding.var(axis=0)
     if variance_floor is None:
         variance_floor = 1e-6 * max(float(pooled.mean()), 1e-12)
@@ -109,4 +141,34 @@ def part_statistics(embedding, labels, n_clusters, variance_floor=None):
         means[part] = embedding[int(np.argmax(nearest))]
         filled[part] = True
     weights = np.maximum(counts, 1.0)
+    return weights / weights.sum(), means, np.maximum(variances, variance_floor)
+
+
+def _weighted_variance(points, weights, mean):
+    return (weights[:, None] * (points - mean) ** 2).sum(axis=0) / weights.sum()
+
+
+def _weighted_part_statistics(embedding, labels, n_clusters, variance_floor, sample_weight):
+    """:func:`part_statistics` with weights: that of the points repeated ``sample_weight`` times."""
+    positive = sample_weight > 0
+    embedding, labels, sample_weight = embedding[positive], labels[positive], sample_weight[positive]
+    pooled_mean = np.average(embedding, axis=0, weights=sample_weight)
+    pooled = _weighted_variance(embedding, sample_weight, pooled_mean)
+    if variance_floor is None:
+        variance_floor = 1e-6 * max(float(pooled.mean()), 1e-12)
+    totals = np.bincount(labels, weights=sample_weight, minlength=n_clusters)
+    members_per_part = np.bincount(labels, minlength=n_clusters)
+    means = np.zeros((n_clusters, embedding.shape[1]))
+    variances = np.tile(pooled, (n_clusters, 1))
+    for part in np.flatnonzero(members_per_part):
+        members, weights = embedding[labels == part], sample_weight[labels == part]
+        means[part] = np.average(members, axis=0, weights=weights)
+        if len(members) > 1:
+            variances[part] = _weighted_variance(members, weights, means[part])
+    filled = members_per_part > 0
+    for part in np.flatnonzero(~filled):
+        nearest = ((embedding[:, None, :] - means[None, filled]) ** 2).sum(-1).min(axis=1)
+        means[part] = embedding[int(np.argmax(nearest))]
+        filled[part] = True
+    weights = np.where(members_per_part > 0, totals, sample_weight.mean())
     return weights / weights.sum(), means, np.maximum(variances, variance_floor)

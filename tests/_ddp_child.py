@@ -5,8 +5,8 @@ tests/_ddp_child.py OUT_DIR``: every rank writes ``OUT_DIR/rank<r>.json`` with, 
 labels, a SHA-256 of the weights and the adjusted Rand index against the true clusters. The fits:
 both estimators with the default ``distributed="auto"`` (data-parallel under torchrun) and with
 ``distributed=False`` (each rank a single-process fit), plus a guarded training loop whose loss
-is NaN on rank 1 only at one step, which every rank must skip, a fit with ``random_state=None`` and one
-given different data on each rank.
+is NaN on rank 1 only at one step, which every rank must skip, a fit with ``random_state=None``, one
+given different data on each rank and a fit of each estimator with sample weights.
 """
 
 import hashlib
@@ -45,6 +45,13 @@ def s3vdc(**overrides):
 
 def loster(**overrides):
     return tiny_loster(n_clusters=3, **overrides)
+
+
+def sample_weights(n_samples):
+    """Weights 1 to 3, and 0 on every tenth row (left out of training)."""
+    weights = 1.0 + np.arange(n_samples) % 3
+    weights[::10] = 0.0
+    return weights
 
 
 def weights_hash(model):
@@ -97,6 +104,7 @@ def main(out_dir):
         result[name + "_history_losses"] = [entry.get("loss") for entry in model.history_ if "loss" in entry]
         single = make(distributed=False).fit(data)
         result[name + "_single"] = report(single, data, truth)
+        result[name + "_weighted"] = report(make().fit(data, sample_weight=sample_weights(len(data))), data, truth)
     result["nan_step"] = nan_on_one_rank(rank)
     # random_state=None: each process draws a seed, rank 0's is used by all.
     result["seed_none_weights"] = weights_hash(s3vdc(random_state=None, warmup_epochs=2, anneal_epochs=1,

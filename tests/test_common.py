@@ -17,7 +17,20 @@ ESTIMATORS = [
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
+# Stochastic mini-batch training cannot make a weighted fit equal, to rounding, to a fit on
+# repeated rows (the batches, their number per epoch and the noise differ; scikit-learn's own
+# KMeans and MiniBatchKMeans are in the same position); the equivalence holds in distribution and
+# tests/s3vdc and tests/loster check it on data where the partition is determined.
+SAMPLE_WEIGHT_EQUIVALENCE = ("sample_weight=w and rows repeated w times give the same model in expectation, not "
+                             "bit for bit: mini-batch training draws other batches and noise for other rows")
+
+
+def expected_failed_checks(estimator):
+    return {"check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_EQUIVALENCE,
+            "check_sample_weight_equivalence_on_sparse_data": SAMPLE_WEIGHT_EQUIVALENCE}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

@@ -142,6 +142,15 @@ def test_ranks_end_with_the_same_fitted_model(ranks, name):
 
 
 @pytest.mark.parametrize("name", ["s3vdc", "loster"])
+def test_a_weighted_fit_ends_the_same_on_every_rank(ranks, name):
+    # Each rank weights its share of a batch by the data set's mean weight, so the averaged
+    # gradient is the weighted one; rows of weight 0 are out of every rank's batches.
+    first, second = (rank[name + "_weighted"] for rank in ranks)
+    assert first["weights"] == second["weights"] and first["labels"] == second["labels"]
+    assert first["predict_equals_labels"] and first["ari"] > 0.9
+
+
+@pytest.mark.parametrize("name", ["s3vdc", "loster"])
 def test_distributed_quality_equals_single_process(ranks, name):
     distributed, single = ranks[0][name], ranks[0][name + "_single"]
     assert len(distributed["labels"]) == len(single["labels"])

@@ -3,7 +3,9 @@
 Following the paper (after Um et al., 2017) the chain is applied once, before training, in
 the order of the authors' code: rotation (sign flip), then permutation, then time warp.
 Each function works on the observed part of a series, ``(length, n_channels)``, so
-variable-length series keep their length and padding.
+variable-length series keep their length and padding. Missing values (NaN inside a series)
+travel with the augmentation: the observation mask is permuted and warped with the values, and
+a warped timestamp that interpolates from a missing one is missing too.
 """
 
 import numpy as np
@@ -44,6 +46,8 @@ def time_warp_positions(length, rng, sigma=0.2, n_knots=4):
     """
     knots = np.linspace(0.0, length - 1, n_knots + 2)
     speeds = np.maximum(rng.normal(1.0, sigma, size=n_knots + 2), MIN_WARP_SPEED)
+    if length < 2:
+        return np.zeros(length)  # one timestamp: nothing to warp (the draws are made all the same)
     speed = np.interp(np.arange(length, dtype=np.float64), knots, speeds)
     positions = np.concatenate([[0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]))])
     return positions * ((length - 1) / positions[-1])
@@ -91,6 +95,14 @@ def augment_series(series, lengths, rng, max_segments=4, warp_sigma=0.2, warp_kn
         segment_counts = rng.randint(1, max_segments + 1, size=series.shape[0])
     for row, (length, n_segments) in enumerate(zip(lengths, segment_counts)):
         view = flip_signs(series[row, :length], rng)
-        view = permute_segments(view, n_segments, rng)
-        augmented[row, :length] = monotone_time_warp(view, rng, warp_sigma, warp_knots)
+        observed = ~np.isnan(view)
+        if observed.all():
+            view = permute_segments(view, n_segments, rng)
+            augmented[row, :length] = monotone_time_warp(view, rng, warp_sigma, warp_knots)
+            continue
+        # The mask rides along as extra channels (the draws do not depend on the channel count).
+        n_channels = view.shape[1]
+        stacked = np.concatenate([np.where(observed, view, 0.0), observed.astype(view.dtype)], axis=1)
+        stacked = monotone_time_warp(permute_segments(stacked, n_segments, rng), rng, warp_sigma, warp_knots)
+        augmented[row, :length] = np.where(stacked[:, n_channels:] < 1.0, np.nan, stacked[:, :n_channels])
     return augmented

@@ -165,7 +165,10 @@ class LoSTerClustering(_BaseDeepClustering):
         How series shorter than ``n_timestamps`` (trailing NaN) are read. ``"resample"``
         stretches each one linearly to the full length; ``"mask"`` keeps the time axis, feeds
         zeros for the padding and leaves padded timestamps out of the reconstruction loss.
-        Equal-length data is unaffected.
+        Equal-length data is unaffected. In both modes NaN before a series' last observed
+        timestamp is a missing value: fed to the network as 0 (the series' mean after
+        normalisation), left out of the reconstruction loss and carried through the
+        augmentation (see the user guide, "Missing values").
     init : {"spectral", "kmeans"}, default="spectral"
         The initial partition of the pretrained original-view embedding, whose part means are
         the centroids of both views: ``"spectral"``, normalised spectral clustering of the
@@ -421,6 +424,7 @@ class LoSTerClustering(_BaseDeepClustering):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True  # missing values and trailing padding (infinity is refused)
         return tags
 
     # ---- input ---------------------------------------------------------------------------------
@@ -495,7 +499,7 @@ class LoSTerClustering(_BaseDeepClustering):
     # ---- fit -----------------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train both autoencoders and the centroids on the series X.
 
         A fit that raises leaves the estimator as it was. Interrupted with Ctrl-C
@@ -506,9 +510,22 @@ class LoSTerClustering(_BaseDeepClustering):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_timestamps) or (n_samples, n_timestamps, n_channels)
-            Training series; shorter series padded with trailing NaN.
+            Training series; shorter series padded with trailing NaN, missing values inside a
+            series as NaN (masked, see ``variable_length`` and the user guide).
         y : Ignored
             Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each series; ``None`` weighs all series equally. Each
+            series' reconstruction, k-means and instance-contrastive terms are multiplied by
+            its weight (divided by the mean weight, so that the loss keeps its scale), the
+            cluster-level contrastive term sees each series' assignment scaled as if it were
+            repeated, and the initial partition, the centroids it gives and ``bandwidth="auto"``
+            are weighted; with ``normalize=False`` so is the training set's standardisation.
+            An integer weight acts like repeating the series, up to the randomness of
+            mini-batch training (an epoch stays one pass over the rows). Series of weight 0
+            are left out of training as if absent (they still get ``labels_`` and
+            ``initial_labels_``). Uniform weights give the unweighted fit bit for bit. See the
+            user guide, "Sample weights".
 
         Returns
         -------
@@ -516,13 +533,17 @@ class LoSTerClustering(_BaseDeepClustering):
             The fitted estimator.
         """
         with self._fit_transaction() as model:  # atomic: other threads see the old model or the new one
-            model._fit(X)
+            model._fit(X, sample_weight)
         return self
 
-    def _fit(self, X):
+    def _fit(self, X, sample_weight=None):
         series, lengths = self._check_series(X)
         if series.shape[0] < max(2, self.n_clusters):
             raise ValueError(f"n_samples={series.shape[0]} should be >= max(2, n_clusters={self.n_clusters}).")
+        train_rows, weights = self._training_weights(sample_weight, series)
+        series_all, lengths_all = series, lengths
+        if train_rows is not None:  # series of weight 0 do not exist for training
+            series, lengths = series[train_rows], lengths[train_rows]
         group, device = resolve_distributed(self.distributed, self.device)
         check_fit_memory(self, series.shape, device)  # before allocating views and network
         architecture = self._architecture(series.shape)
@@ -530,7 +551,7 @@ class LoSTerClustering(_BaseDeepClustering):
             architecture, {"steps": 0, "pretrain_steps": 0, "joint_epochs": 0, "centroids_initialized": False,
                            "finished": False}, group, series)
         start_step = progress["steps"]
-        channel_stats = None if self._z_normalizes(series.shape[1]) else channel_statistics(series)
+        channel_stats = None if self._z_normalizes(series.shape[1]) else channel_statistics(series, weights)
         # One array holds both views, so a batch of rows brings its augmented copies along;
         # NaN padding (mask mode) travels with it and becomes the loss mask on the device. It is
         # filled chunk by chunk of rows (prepared, augmented, cast to float32), so the peak is
@@ -573,19 +594,24 @@ class LoSTerClustering(_BaseDeepClustering):
             # The labels of the stopping rule: data-parallel, each rank those of its share of the series.
             share = group.shard(series.shape[0])
             try:
-                progress["pretrain_steps"] += loop.run(pretrain_left, self._pretrain_loss(network), phase="pretrain")
+                batch_weights = _BatchWeights(weights, batches, device)
+                progress["pretrain_steps"] += loop.run(pretrain_left, self._pretrain_loss(network, batch_weights),
+                                                       phase="pretrain")
                 if progress["centroids_initialized"] and not loop.interrupted:
                     # A continued fit anchors on the partition it ended with.
                     partition = group.map_shard(lambda rows: self._nearest_centroids(
                         network, views[rows, 0], device, torch.float32), series.shape[0])
                 else:
-                    partition = self._initialize_centroids(network, views, rng, device, history, group)
+                    partition = self._initialize_centroids(network, views, rng, device, history, group, weights)
                     initial_labels = partition
+                    if train_rows is not None:
+                        initial_labels = self._labels_with_absent_rows(network, partition, train_rows, series_all,
+                                                                       lengths_all, channel_stats, device)
                     # Centroids of an interrupted pretraining only make the model usable: a continued
                     # fit initialises them again once pretraining is complete.
                     progress["centroids_initialized"] = not loop.interrupted
                 labels = self._nearest_centroids(network, views[share, 0], device, torch.float32)
-                bandwidth = self._resolve_bandwidth(network, views, partition, device, group)
+                bandwidth = self._resolve_bandwidth(network, views, partition, device, group, weights)
                 n_occupied = self._occupied_clusters(labels, group)
                 # Joint training: plain SGD on networks and centroids (spec section 6, step 6).
                 if self.joint_optimizer == "adam":
@@ -600,8 +626,8 @@ class LoSTerClustering(_BaseDeepClustering):
                         epoch // self.learning_rate_decay_epochs)
                     loop.learning_rate_at = lambda step, rate=learning_rate: rate
                     snapshot = {name: value.detach().clone() for name, value in network.state_dict().items()}
-                    loop.run(steps, self._joint_loss(network, temperature, bandwidth, partition, batches),
-                             phase="joint")
+                    loop.run(steps, self._joint_loss(network, temperature, bandwidth, partition, batches,
+                                                     batch_weights), phase="joint")
                     if loop.interrupted:
                         break
                     new_labels = self._nearest_centroids(network, views[share, 0], device, torch.float32)
@@ -653,9 +679,10 @@ class LoSTerClustering(_BaseDeepClustering):
         # The same float64 rows predict() would build from X: labels_ == predict(X).
         # Data-parallel, each rank labels its share of the series and gathers the others'.
         self.labels_ = group.map_shard(
-            lambda share: _closest(self._embed(network, series[share], device, torch.float64,
-                                               prepare=lambda X, rows: self._prepared_rows(X, rows, lengths[share])),
-                                   self.cluster_centers_)[0], series.shape[0])
+            lambda share: _closest(self._embed(network, series_all[share], device, torch.float64,
+                                               prepare=lambda X, rows: self._prepared_rows(X, rows,
+                                                                                           lengths_all[share])),
+                                   self.cluster_centers_)[0], series_all.shape[0])
         self._warn_if_interrupted(loop)
         if joint_epochs and not converged and self.tol > 0 and not loop.interrupted:
             warnings.warn(f"LoSTerClustering: {changed:.2%} of the series changed cluster in the last joint epoch, "
@@ -679,12 +706,13 @@ class LoSTerClustering(_BaseDeepClustering):
             return views, None
         return views.masked_fill(~observed, 0.0), observed
 
-    def _pretrain_loss(self, network):
+    def _pretrain_loss(self, network, batch_weights=None):
         def loss_fn(batch, step):
+            weights = None if batch_weights is None else batch_weights.of_batch()
             views, observed = self._views(batch)
             reconstructed = network(views)[1]
             reconstruction, reconstruction_augmented = (
-                _losses.masked_mse(views[v], reconstructed[v], None if observed is None else observed[v])
+                _losses.masked_mse(views[v], reconstructed[v], None if observed is None else observed[v], weights)
                 for v in (ORIGINAL, AUGMENTED))
             loss = reconstruction + reconstruction_augmented
             return loss, {"loss": loss, "reconstruction": reconstruction,
@@ -692,12 +720,13 @@ class LoSTerClustering(_BaseDeepClustering):
 
         return loss_fn
 
-    def _joint_loss(self, network, temperature, bandwidth, partition, batches):
+    def _joint_loss(self, network, temperature, bandwidth, partition, batches, batch_weights=None):
         def loss_fn(batch, step):
+            weights = None if batch_weights is None else batch_weights.of_batch()
             views, observed = self._views(batch)
             embeddings, reconstructed = network(views)
             reconstruction, reconstruction_augmented = (
-                _losses.masked_mse(views[v], reconstructed[v], None if observed is None else observed[v])
+                _losses.masked_mse(views[v], reconstructed[v], None if observed is None else observed[v], weights)
                 for v in (ORIGINAL, AUGMENTED))
             z, z_augmented = embeddings[ORIGINAL], embeddings[AUGMENTED]
             if self.joint_assignments == "partition":
@@ -710,8 +739,8 @@ class LoSTerClustering(_BaseDeepClustering):
                 # The k-means term as a cross-entropy of the RBF assignments (paper eq. "rbf") to the
                 # part: it pulls z to its centroid and away from the others, so that the nearest
                 # centroid (predict) comes to reproduce the partition.
-                kmeans = 0.5 * sum(torch.nn.functional.nll_loss(_losses.rbf_log_assignments(embedding, centers,
-                                                                                             bandwidth), targets)
+                kmeans = 0.5 * sum(_losses.weighted_nll(_losses.rbf_log_assignments(embedding, centers, bandwidth),
+                                                        targets, weights)
                                    for embedding, centers in ((z, network.centroids),
                                                               (z_augmented, network.augmented_centroids)))
             else:
@@ -719,11 +748,12 @@ class LoSTerClustering(_BaseDeepClustering):
                     _losses.rbf_log_assignments(z, network.centroids, bandwidth), temperature)
                 assignments_augmented = _losses.gumbel_hard_assignments(
                     _losses.rbf_log_assignments(z_augmented, network.augmented_centroids, bandwidth), temperature)
-                kmeans = 0.5 * (_losses.kmeans_loss(z, assignments, network.centroids)
-                                + _losses.kmeans_loss(z_augmented, assignments_augmented, network.augmented_centroids))
-            instance = _losses.instance_contrastive_loss(z, z_augmented, self.instance_temperature)
+                kmeans = 0.5 * (_losses.kmeans_loss(z, assignments, network.centroids, weights)
+                                + _losses.kmeans_loss(z_augmented, assignments_augmented, network.augmented_centroids,
+                                                      weights))
+            instance = _losses.instance_contrastive_loss(z, z_augmented, self.instance_temperature, weights)
             cluster, _, entropy = _losses.cluster_contrastive_loss(assignments, assignments_augmented,
-                                                                   self.cluster_temperature)
+                                                                   self.cluster_temperature, weights)
             # L_LoSTer = L_rec + L_k-means + L_instance + L_cluster (paper; code weight alpha on k-means)
             loss = (reconstruction + reconstruction_augmented + self.kmeans_weight * kmeans
                     + self.contrastive_weight * (instance + cluster))
@@ -746,16 +776,18 @@ class LoSTerClustering(_BaseDeepClustering):
         centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
         return _closest(self._embed(network, X, device, dtype).astype(np.float64), centroids)[0]
 
-    def _initialize_centroids(self, network, views, rng, device, history, group):
+    def _initialize_centroids(self, network, views, rng, device, history, group, weights=None):
         """Spec section 6, step 5, with the partition of ``init``: each view's centroids are the
         means of its pretrained embeddings over the parts of one partition of the original view.
 
         ``init="kmeans"`` is the paper's k-means++; ``"spectral"`` partitions the k-nearest-
         neighbour graph of the embedding (:func:`~skdeepcluster._partition.partition_embedding`).
         Both views share the partition, so that the cluster-level contrastive loss compares
-        matching clusters. Data-parallel, each rank embeds its share of the series and gathers
-        the others'; rank 0's partition and centroids are broadcast, identical bit for bit.
-        Returns the partition (labels of all series).
+        matching clusters. With sample weights (``weights``) the partition and the part means
+        are weighted (:func:`~skdeepcluster._partition.partition_embedding`). Data-parallel,
+        each rank embeds its share of the series and gathers the others'; rank 0's partition
+        and centroids are broadcast, identical bit for bit. Returns the partition (labels of
+        all series).
         """
         started = time.perf_counter()
         seed = rng.randint(np.iinfo(np.int32).max)
@@ -776,14 +808,16 @@ class LoSTerClustering(_BaseDeepClustering):
                 with threadpool_limits(limits=1, user_api="blas"), parallel_config(backend="threading"):
                     labels = group.broadcast_array(partition_embedding(
                         embedding, self.n_clusters, method=self.init, n_neighbors=self.n_neighbors,
-                        n_init=self.n_init, random_state=seed, n_jobs=resolve_cpu_threads(self.n_jobs)))
-            centroids.append(group.broadcast_array(part_statistics(embedding, labels, self.n_clusters)[1]))
+                        n_init=self.n_init, random_state=seed, n_jobs=resolve_cpu_threads(self.n_jobs),
+                        sample_weight=weights))
+            centroids.append(group.broadcast_array(part_statistics(embedding, labels, self.n_clusters,
+                                                                   sample_weight=weights)[1]))
         network.set_centroids(*centroids)
         history.append({"epoch": None, "phase": "init", "method": self.init,
                         "seconds": time.perf_counter() - started})
         return labels
 
-    def _resolve_bandwidth(self, network, views, partition, device, group):
+    def _resolve_bandwidth(self, network, views, partition, device, group, weights=None):
         """The RBF bandwidth sigma: ``bandwidth``, or with ``"auto"`` the root mean squared distance
         of the original-view embeddings to the centroid of their part, so that the assignment
         logits -||z - mu||^2 / sigma^2 are of order one whatever the embedding's scale."""
@@ -792,8 +826,21 @@ class LoSTerClustering(_BaseDeepClustering):
         embedding = group.map_shard(lambda rows: self._embed(network, views[rows, ORIGINAL], device, torch.float32),
                                     views.shape[0]).astype(np.float64)
         centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
-        mean_squared = float(((embedding - centroids[partition]) ** 2).sum(axis=1).mean())
+        squared = ((embedding - centroids[partition]) ** 2).sum(axis=1)
+        mean_squared = float(squared.mean() if weights is None else np.average(squared, weights=weights))
         return float(np.clip(np.sqrt(mean_squared), MIN_SCALE, MAX_SCALE))
+
+    def _labels_with_absent_rows(self, network, partition, train_rows, series, lengths, channel_stats, device):
+        """The initial partition extended to the series of weight 0: their nearest initial centroid."""
+        labels = np.empty(series.shape[0], dtype=np.intp)
+        labels[train_rows] = partition
+        absent = np.setdiff1d(np.arange(series.shape[0]), train_rows)
+        absent_lengths = lengths[absent]
+        embedding = self._embed(network, series[absent], device, torch.float32,
+                                prepare=lambda X, rows: self._prepared_rows(X, rows, absent_lengths, channel_stats))
+        centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
+        labels[absent] = _closest(embedding.astype(np.float64), centroids)[0]
+        return labels
 
     def _occupied_clusters(self, labels, group):
         """Number of clusters that hold at least one series (over all ranks)."""
@@ -957,6 +1004,23 @@ class LoSTerClustering(_BaseDeepClustering):
             ``-min_j ||z_i - mu_j||^2 / sigma^2`` (higher is a better fit).
         """
         return -self._center_distances(X).min(axis=1) / self.bandwidth_**2
+
+
+class _BatchWeights:
+    """The sample weights of the rows of the current batch (``batches.last_indices``), or None.
+
+    ``weights`` are the training rows' weights divided by their mean (None: unweighted).
+    Data-parallel, the rows are this rank's share of the batch.
+    """
+
+    def __init__(self, weights, batches, device):
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+        self.batches = batches
+
+    def of_batch(self):
+        if self.weights is None:
+            return None
+        return self.weights[torch.as_tensor(self.batches.last_indices, device=self.weights.device)]
 
 
 def _squared_distances(embedding, centers):

@@ -32,44 +32,44 @@ def row_chunks(series, n_values=None):
 
 
 def observed_lengths(series, first_row=0):
-    """Number of observed (leading, non-NaN) timestamps of every series.
+    """Length of every series: the index of its last observed timestamp, plus one.
 
-    Raises ``ValueError`` for infinite values, for NaN that is not trailing padding, for
-    channels of one series with different lengths and for series with fewer than 2 observed
-    timestamps; messages count rows from ``first_row`` (the index of ``series[0]`` when it is
-    a batch of a larger array). The series are read in chunks of rows, so the workspace stays
-    a few MiB however many there are (a memmap is fine).
+    NaN after the last timestamp at which any channel is observed is the trailing padding of
+    a shorter series; NaN before it is a missing value (a gap), in any channel, which the
+    estimator masks. A series of one observed timestamp is valid (z-normalised, it is
+    constant). Raises ``ValueError`` for infinite values, for a series that is all NaN and for
+    a channel of a series with no observed value at all; messages count rows from
+    ``first_row`` (the index of ``series[0]`` when it is a batch of a larger array). The
+    series are read in chunks of rows, so the workspace stays a few MiB however many there
+    are (a memmap is fine).
     """
+    n_timestamps = series.shape[1]
     lengths = np.empty(series.shape[0], dtype=np.intp)
-    mixed_row, gap = None, None
+    n_observed = np.empty(series.shape[0], dtype=np.intp)
+    empty_channel = None
     for rows in row_chunks(series):
         chunk = series[rows]
         if np.isinf(chunk).any():
-            raise ValueError("X contains infinity. Time series must be finite; use trailing NaN only to pad "
-                             "shorter series to a common length.")
+            raise ValueError("X contains infinity. Time series must be finite; use NaN for missing values and "
+                             "as trailing padding of shorter series.")
         observed = ~np.isnan(chunk)
-        observed_at = observed.all(axis=2)
-        mixed = observed_at != observed.any(axis=2)
-        if mixed_row is None and mixed.any():
-            mixed_row = rows.start + int(np.flatnonzero(mixed.any(axis=1))[0])
-        lengths[rows] = observed_at.sum(axis=1)
-        prefix = np.arange(series.shape[1])[np.newaxis, :] < lengths[rows, np.newaxis]
-        inner_gap = observed_at != prefix
-        if gap is None and inner_gap.any():
-            row, timestamp = (int(i) for i in np.argwhere(inner_gap)[0])
-            gap = rows.start + row, timestamp
-    # Checked in this order, as if every check read all rows: infinity, mixed lengths, gaps, short series.
-    if mixed_row is not None:
-        raise ValueError(f"Series {first_row + mixed_row} has NaN in some channels but not in others at the same "
-                         "timestamp: all channels of a series must share one length (pad them with trailing NaN).")
-    if gap is not None:
-        raise ValueError(f"X contains NaN inside series {first_row + gap[0]} (first at timestamp {gap[1]}). NaN is "
-                         "only allowed as trailing padding of variable-length series; impute missing values "
-                         "inside a series first.")
-    if lengths.size and lengths.min() < 2:
-        row = int(np.argmin(lengths))
-        raise ValueError(f"Series {first_row + row} has {int(lengths[row])} observed timestamp(s); every series "
-                         "needs at least 2.")
+        observed_at = observed.any(axis=2)
+        n_observed[rows] = observed_at.sum(axis=1)
+        last = n_timestamps - np.argmax(observed_at[:, ::-1], axis=1)
+        lengths[rows] = np.where(n_observed[rows] > 0, last, 0)
+        unobserved_channel = ~observed.any(axis=1) & (n_observed[rows] > 0)[:, np.newaxis]
+        if empty_channel is None and unobserved_channel.any():
+            row, channel = (int(i) for i in np.argwhere(unobserved_channel)[0])
+            empty_channel = rows.start + row, channel
+    # Checked in this order, as if every check read all rows: infinity, empty series, empty channels.
+    if n_observed.size and n_observed.min() == 0:
+        row = int(np.argmin(n_observed))
+        raise ValueError(f"Series {first_row + row} is all NaN: it has no observed value. Drop empty series "
+                         "before calling the estimator (or impute them).")
+    if empty_channel is not None:
+        raise ValueError(f"Series {first_row + empty_channel[0]} has no observed value in channel "
+                         f"{empty_channel[1]}: every channel of a series needs at least one (impute it or drop "
+                         "the series).")
     return lengths
 
 
@@ -92,13 +92,14 @@ def z_normalize(series):
     return (series - mean) / std
 
 
-def channel_statistics(series):
+def channel_statistics(series, sample_weight=None):
     """Mean and standard deviation of every channel over all observed values, shaped (1, 1, d).
 
     One pass finds each channel's largest magnitude, a second accumulates the mean and the sum
     of squared deviations of the values divided by it in float64 (chunk by chunk, merged with
     Chan et al.'s formula), so neither huge values overflow nor does memory grow with the
-    number of series.
+    number of series. ``sample_weight`` (n_samples,): every value of series i counts
+    ``sample_weight[i]`` times.
     """
     n_channels = series.shape[2]
     peak = np.zeros(n_channels)
@@ -111,23 +112,36 @@ def channel_statistics(series):
         values = series[rows].reshape(-1, n_channels) / scale  # float64, |values| <= 1
         observed = ~np.isnan(values)
         values[~observed] = 0.0
-        chunk_count = observed.sum(axis=0)
-        if not chunk_count.any():
-            continue
-        chunk_mean = values.sum(axis=0) / np.maximum(chunk_count, 1)
-        chunk_squares = (((values - chunk_mean) * observed) ** 2).sum(axis=0)
+        if sample_weight is not None:
+            counted = observed * np.repeat(sample_weight[rows], series.shape[1])[:, np.newaxis]
+            chunk_count = counted.sum(axis=0)
+            if not chunk_count.any():
+                continue
+            chunk_mean = (values * counted).sum(axis=0) / np.where(chunk_count > 0, chunk_count, 1)
+            chunk_squares = (counted * (values - chunk_mean) ** 2).sum(axis=0)
+        else:
+            chunk_count = observed.sum(axis=0)
+            if not chunk_count.any():
+                continue
+            chunk_mean = values.sum(axis=0) / np.maximum(chunk_count, 1)
+            chunk_squares = (((values - chunk_mean) * observed) ** 2).sum(axis=0)
         total = count + chunk_count
         delta = chunk_mean - mean
-        mean = mean + delta * (chunk_count / np.maximum(total, 1))
-        squares = squares + chunk_squares + delta**2 * (count * chunk_count / np.maximum(total, 1))
+        divisor = np.where(total > 0, total, 1)
+        mean = mean + delta * (chunk_count / divisor)
+        squares = squares + chunk_squares + delta**2 * (count * chunk_count / divisor)
         count = total
-    std = np.sqrt(squares / np.maximum(count, 1))  # of the scaled values
+    std = np.sqrt(squares / np.where(count > 0, count, 1))  # of the scaled values
     mean, std = (mean * scale).reshape(1, 1, -1), np.where(std > 1e-12, std * scale, 1.0).reshape(1, 1, -1)
     return mean, std
 
 
 def resample_to_full_length(series, lengths):
-    """Stretch every shorter series linearly over all ``n_timestamps`` (no NaN remains)."""
+    """Stretch every shorter series linearly over all ``n_timestamps`` (no padding remains).
+
+    A missing value (NaN inside a series) stays missing: a resampled timestamp is NaN when
+    either observation it interpolates between is, so the gaps widen by at most one step.
+    """
     n_timestamps = series.shape[1]
     resampled = series.copy()
     targets = np.arange(n_timestamps, dtype=np.float64)
@@ -135,7 +149,14 @@ def resample_to_full_length(series, lengths):
         length = lengths[row]
         positions = np.linspace(0.0, length - 1, n_timestamps)
         for channel in range(series.shape[2]):
-            resampled[row, :, channel] = np.interp(positions, targets[:length], series[row, :length, channel])
+            values = series[row, :length, channel]
+            observed = ~np.isnan(values)
+            if observed.all():
+                resampled[row, :, channel] = np.interp(positions, targets[:length], values)
+                continue
+            stretched = np.interp(positions, targets[:length], np.where(observed, values, 0.0))
+            support = np.interp(positions, targets[:length], observed.astype(np.float64))
+            resampled[row, :, channel] = np.where(support < 1.0, np.nan, stretched)
     return resampled
 
 

@@ -364,7 +364,7 @@ class S3VDCClustering(_BaseDeepClustering):
                              "reconstruction='gaussian'.")
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the variational mixture on X.
 
         A fit that raises leaves the estimator as it was. Interrupted with Ctrl-C
@@ -378,6 +378,15 @@ class S3VDCClustering(_BaseDeepClustering):
             Training data; an ``np.memmap`` is read one mini-batch at a time.
         y : Ignored
             Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample; ``None`` weighs all samples equally. Each
+            sample's reconstruction and KL terms are multiplied by its weight (divided by the
+            mean weight, so that the loss keeps its scale), and the prior is initialised by a
+            weighted partition with weighted component weights, means and variances: an
+            integer weight acts like repeating the sample, up to the randomness of mini-batch
+            training (an epoch stays one pass over the rows). Samples of weight 0 are left
+            out of training as if absent (they still get ``labels_``). Uniform weights give
+            the unweighted fit bit for bit. See the user guide, "Sample weights".
 
         Returns
         -------
@@ -385,7 +394,7 @@ class S3VDCClustering(_BaseDeepClustering):
             The fitted estimator.
         """
         with self._fit_transaction() as model:  # atomic: other threads see the old model or the new one
-            model._fit(X)
+            model._fit(X, sample_weight)
         return self
 
     def _architecture(self, n_features):
@@ -395,11 +404,15 @@ class S3VDCClustering(_BaseDeepClustering):
                 "input_shape": None if self.input_shape is None else [int(size) for size in self.input_shape],
                 "activation": self.activation, "reconstruction": self.reconstruction}
 
-    def _fit(self, X):
+    def _fit(self, X, sample_weight=None):
         X = self._validate_training_data(X)
+        train_rows, weights = self._training_weights(sample_weight, X)
         self._check_params_vs_input(X)
         group, device = resolve_distributed(self.distributed, self.device)
         architecture = self._architecture(X.shape[1])
+        X_all = X
+        if train_rows is not None:
+            X = X[train_rows]  # rows of weight 0 do not exist for training
         module, progress, history, rng, torch_seed = self._start_training(
             architecture, {"steps": 0, "prior_initialized": False}, group, X)
         start_step = progress["steps"]
@@ -427,19 +440,20 @@ class S3VDCClustering(_BaseDeepClustering):
                                 steps_per_epoch=max(batches.steps_per_epoch, MIN_STEPS_PER_EPOCH))
             label_changes = []
             initial_labels = getattr(self, "initial_labels_", None) if start_step else None
+            batch_weights = _BatchWeights(weights, batches, device)
             try:
-                loop.run(schedule.warmup_steps - loop.step, self._warmup_loss(module), phase="warmup")
+                loop.run(schedule.warmup_steps - loop.step, self._warmup_loss(module, batch_weights), phase="warmup")
                 guide = None
                 if not progress["prior_initialized"] or loop.interrupted:
-                    rows, parts = self._initialize_prior(module, X, rng, device, history, group)
+                    rows, parts = self._initialize_prior(module, X, rng, device, history, group, weights)
                     if self.guided_periods and not loop.interrupted:
                         guide = np.full(X.shape[0], -1, dtype=np.int64)
                         guide[rows] = parts
                     # The prior of an interrupted warm-up only makes the model usable: a continued
                     # fit initialises it again once the warm-up is complete.
                     progress["prior_initialized"] = not loop.interrupted
-                    initial_labels = group.map_shard(lambda share: self._labels_of(module, X[share], device),
-                                                     X.shape[0])
+                    initial_labels = group.map_shard(lambda share: self._labels_of(module, X_all[share], device),
+                                                     X_all.shape[0])
                 else:
                     rows = np.sort(rng.choice(X.shape[0], size=self._n_prior_samples(X), replace=False))
                 if self.clustering_learning_rate is not None:
@@ -448,7 +462,7 @@ class S3VDCClustering(_BaseDeepClustering):
                     loop.optimizer = self._optimizer(module)
                 # Each rank checks the labels of its share of the rows.
                 label_changes = self._train_periods(loop, module, schedule, X[rows[group.shard(len(rows))]],
-                                                    end_step, device, guide)
+                                                    end_step, device, guide, batch_weights)
             finally:
                 loop.close()
         # Inference runs in float64: per-sample outputs then do not depend on the batch size.
@@ -460,8 +474,8 @@ class S3VDCClustering(_BaseDeepClustering):
         self._progress = {**progress, "steps": int(loop.step), "architecture": architecture}
         self._score_seed = int(rng.randint(np.iinfo(np.int32).max))
         self._set_mixture_attributes()
-        self.labels_ = group.map_shard(lambda share: self._predict_responsibilities(X[share]).argmax(axis=1),
-                                       X.shape[0])
+        self.labels_ = group.map_shard(lambda share: self._predict_responsibilities(X_all[share]).argmax(axis=1),
+                                       X_all.shape[0])
         self.initial_labels_ = self.labels_ if initial_labels is None else initial_labels
         self._warn_if_interrupted(loop)
         self._warn_if_empty_components()
@@ -471,7 +485,7 @@ class S3VDCClustering(_BaseDeepClustering):
                           "continue training with warm_start=True.", ConvergenceWarning, stacklevel=4)
         return self
 
-    def _train_periods(self, loop, module, schedule, check_rows, end_step, device, guide=None):
+    def _train_periods(self, loop, module, schedule, check_rows, end_step, device, guide=None, batch_weights=None):
         """The clustering phase, period by period; the fraction of labels that changed in each.
 
         Labels are those of the samples that initialised the prior, compared with the labels
@@ -481,7 +495,7 @@ class S3VDCClustering(_BaseDeepClustering):
         """
         group = loop.group
         n_checked = int(group.sum(len(check_rows)))
-        loss_fn = self._clustering_loss(module, schedule, guide, loop.batches)
+        loss_fn = self._clustering_loss(module, schedule, guide, loop.batches, batch_weights)
         labels = self._labels_of(module, check_rows, device)
         changes = []
         while loop.step < end_step and not loop.interrupted:
@@ -559,21 +573,23 @@ class S3VDCClustering(_BaseDeepClustering):
     def _noisy(self, batch):
         return batch + self.noise_std * randn_like(batch) if self.noise_std else batch
 
-    def _warmup_loss(self, module):
+    def _warmup_loss(self, module, batch_weights=None):
         reconstruction_loss = _RECONSTRUCTION_LOSSES[self.reconstruction][0]
+        mean = _BatchWeights(None) if batch_weights is None else batch_weights
 
         def loss_fn(batch, step):
             # gamma-training as in the authors' code: decoder fed the encoder mean, KL to N(0, I).
             z_mean, z_log_var = module.encode(self._noisy(batch))
-            reconstruction = reconstruction_loss(batch, module.decode(z_mean)).mean()
-            kl = _losses.standard_normal_kl(z_mean, z_log_var).mean()
+            reconstruction = mean(reconstruction_loss(batch, module.decode(z_mean)))
+            kl = mean(_losses.standard_normal_kl(z_mean, z_log_var))
             loss = reconstruction + self.gamma * kl
             return loss, {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
         return loss_fn
 
-    def _clustering_loss(self, module, schedule, guide=None, batches=None):
+    def _clustering_loss(self, module, schedule, guide=None, batches=None, batch_weights=None):
         reconstruction_loss = _RECONSTRUCTION_LOSSES[self.reconstruction][0]
+        mean = _BatchWeights(None) if batch_weights is None else batch_weights
         guided_steps = self.guided_periods * schedule.period_steps if guide is not None else 0
         guide = None if guide is None else torch.as_tensor(guide)
 
@@ -581,29 +597,34 @@ class S3VDCClustering(_BaseDeepClustering):
             beta = schedule.beta(step - schedule.warmup_steps)
             z_mean, z_log_var = module.encode(self._noisy(batch))
             z = z_mean + torch.exp(0.5 * z_log_var) * randn_like(z_mean)
-            reconstruction = reconstruction_loss(batch, module.decode(z)).mean()
+            reconstruction = mean(reconstruction_loss(batch, module.decode(z)))
             log_weights = module.log_weights
             responsibilities = _losses.cluster_responsibilities(z_mean, log_weights, module.means,
                                                                 module.log_vars, self.minmax_scale)
             if step - schedule.warmup_steps < guided_steps:
                 responsibilities = _losses.guided_responsibilities(
                     responsibilities, guide[torch.as_tensor(batches.last_indices)].to(batch.device))
-            kl = _losses.vade_kl(z_mean, z_log_var, responsibilities, log_weights, module.means,
-                                 module.log_vars).mean()
+            kl = mean(_losses.vade_kl(z_mean, z_log_var, responsibilities, log_weights, module.means,
+                                      module.log_vars))
             loss = reconstruction + beta * kl  # Eq. 10 during annealing, Eq. 7 when beta = 1
             return loss, {"loss": loss, "reconstruction": reconstruction, "kl": kl,
                           "beta": torch.tensor(beta)}
 
         return loss_fn
 
-    def _initialize_prior(self, module, X, rng, device, history, group):
+    def _initialize_prior(self, module, X, rng, device, history, group, weights=None):
         """Algorithm 1 line 4: fit the mixture prior on k x L encoded training samples.
 
         As in the authors' code: KMeans on the embeddings, then a diagonal GaussianMixture
         started from its centres (10^4 EM iterations at most); mu <- KMeans centres,
-        sigma^2 <- GMM variances, pi stays uniform. Data-parallel, every rank draws the same
-        rows, encodes its share of them and gathers the others'; every rank fits the same
-        mixture, and rank 0's is broadcast so that the priors are identical bit for bit.
+        sigma^2 <- GMM variances, pi stays uniform. With sample weights (``weights``, of the
+        rows of X) the rows are drawn as without, and the partition and statistics of the
+        drawn rows are weighted: weighted k-means, whose parts' weighted variances stand in
+        for the GMM's (GaussianMixture takes no sample weights); ``"spectral"``: the graph of
+        the drawn rows, weighted k-means of its eigenvectors, weighted pi, mu and sigma^2.
+        Data-parallel, every rank draws the same rows, encodes its share of them and gathers
+        the others'; every rank fits the same mixture, and rank 0's is broadcast so that the
+        priors are identical bit for bit.
         """
         started = time.perf_counter()
         n_init = self._n_prior_samples(X)
@@ -621,9 +642,10 @@ class S3VDCClustering(_BaseDeepClustering):
                              "Scale X (e.g. StandardScaler) or lower learning_rate.")
         kmeans_seed = rng.randint(np.iinfo(np.int32).max)
         mixture_seed = rng.randint(np.iinfo(np.int32).max)
+        row_weights = None if weights is None else weights[rows]
         if self.init_partition == "kmeans":
             means, variances, mixture = fit_mixture_prior(embeddings, self.n_clusters, kmeans_seed=kmeans_seed,
-                                                          mixture_seed=mixture_seed)
+                                                          mixture_seed=mixture_seed, sample_weight=row_weights)
             weights = np.full(self.n_clusters, 1.0 / self.n_clusters)
             parts = _closest_means(embeddings, means)
         else:
@@ -631,8 +653,10 @@ class S3VDCClustering(_BaseDeepClustering):
             # worker start another grid-search trial meanwhile. One BLAS thread: the eigensolver's
             # iterates would otherwise depend on the process's thread count.
             with threadpool_limits(limits=1, user_api="blas"), parallel_config(backend="threading"):
-                parts = partition_embedding(embeddings, self.n_clusters, "spectral", random_state=kmeans_seed)
-            weights, means, variances = part_statistics(embeddings, parts, self.n_clusters)
+                parts = partition_embedding(embeddings, self.n_clusters, "spectral", random_state=kmeans_seed,
+                                            sample_weight=row_weights)
+            weights, means, variances = part_statistics(embeddings, parts, self.n_clusters,
+                                                        sample_weight=row_weights)
         weights, means, variances = (group.broadcast_array(weights), group.broadcast_array(means),
                                      group.broadcast_array(variances))
         module.set_prior(weights, means, variances)
@@ -813,6 +837,27 @@ class S3VDCClustering(_BaseDeepClustering):
         module = self.module_
         decode = module.decode if self.reconstruction == "gaussian" else (lambda z: torch.sigmoid(module.decode(z)))
         return map_batches(decode, latents, self.batch_size, self._module_device()), labels
+
+
+class _BatchWeights:
+    """The weighted batch mean of per-sample loss terms, weights read from the batch's rows.
+
+    ``weights`` are the training rows' sample weights divided by their mean (or None: a plain
+    mean), so that ``mean(w_i * loss_i)`` over a batch has the scale of the unweighted mean.
+    The rows of the current batch are ``batches.last_indices`` (data-parallel: this rank's
+    share; the normalisation by the data set's mean weight, not the batch's weight sum, keeps
+    the averaging of the ranks' gradients correct).
+    """
+
+    def __init__(self, weights, batches=None, device=None):
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+        self.batches = batches
+
+    def __call__(self, values):
+        if self.weights is None:
+            return values.mean()
+        rows = torch.as_tensor(self.batches.last_indices, device=self.weights.device)
+        return (values * self.weights[rows].to(values.dtype)).mean()
 
 
 def _closest_means(embeddings, means):

@@ -88,3 +88,42 @@ def test_augmenting_chunks_of_rows_with_counts_drawn_at_once_gives_the_same_resu
     chunks = [augment_series(series[rows], lengths[rows], chunk_rng, segment_counts=counts[rows])
               for rows in (slice(0, 3), slice(3, 4), slice(4, 11))]
     np.testing.assert_array_equal(np.concatenate(chunks), whole)
+
+
+def test_gaps_travel_with_the_permutation_and_the_warp():
+    rng = np.random.RandomState(0)
+    series = rng.normal(size=(1, 40, 2))
+    gapped = series.copy()
+    gapped[0, 10:14] = np.nan
+    # Without warp (sigma 0) and with every draw the same, the gap lands where the permutation puts it.
+    plain = augment_series(series, np.array([40]), np.random.RandomState(3), warp_sigma=0.0,
+                           segment_counts=np.array([4]))
+    holed = augment_series(gapped, np.array([40]), np.random.RandomState(3), warp_sigma=0.0,
+                           segment_counts=np.array([4]))
+    missing = np.isnan(holed[0])
+    assert missing.sum() == 8  # 4 timestamps x 2 channels, moved, not spread
+    np.testing.assert_allclose(holed[0][~missing], plain[0][~missing])
+    # The segment holding timestamps 10-13 moved as a whole: the values around the gap moved with it.
+    where = np.flatnonzero(missing[:, 0])
+    np.testing.assert_array_equal(np.diff(where), 1)
+
+
+def test_a_warped_timestamp_that_reads_a_gap_is_missing():
+    rng = np.random.RandomState(1)
+    series = rng.normal(size=(1, 60, 1))
+    series[0, 30:33] = np.nan
+    augmented = augment_series(series, np.array([60]), np.random.RandomState(5), max_segments=1,
+                               warp_sigma=0.5, segment_counts=np.array([1]))
+    missing = np.isnan(augmented[0, :, 0])
+    assert 2 <= missing.sum() <= 8 and np.isfinite(augmented[0][~missing]).all()
+    # no gap anywhere else: only around the original one (the warp moves it a little)
+    assert np.flatnonzero(missing).min() > 20 and np.flatnonzero(missing).max() < 40
+
+
+def test_series_without_gaps_augment_as_before():
+    series = np.random.RandomState(2).normal(size=(5, 30, 2))
+    gapped = series.copy()
+    gapped[4, 5] = np.nan  # another row's gap does not change the draws of the others
+    first = augment_series(series, np.full(5, 30), np.random.RandomState(0))
+    second = augment_series(gapped, np.full(5, 30), np.random.RandomState(0))
+    np.testing.assert_array_equal(first[:4], second[:4])

@@ -250,11 +250,9 @@ def _with(X, index, value):
 
 
 BAD_INPUTS = {
-    "NaN inside a series": (_with(_waves()[0], (3, 10), np.nan), ValueError, "NaN inside series 3"),
-    "leading NaN": (_with(_waves()[0], (0, 0), np.nan), ValueError, "NaN inside series 0"),
+    "all-NaN series": (_with(_waves()[0], 3, np.nan), ValueError, "Series 3 is all NaN"),
     "infinity": (_with(_waves()[0], (2, 5), np.inf), ValueError, "infinity"),
     "length-1 series": (np.ones((10, 1)), ValueError, "1 feature"),
-    "one observed timestamp": (_with(_waves()[0], (4, slice(1, None)), np.nan), ValueError, "at least 2"),
     "4-D array": (np.zeros((10, 8, 2, 2)), ValueError, "3-D array"),
     "1-D array": (np.zeros(10), ValueError, "2D array"),
     "strings": (np.array([["a", "b"], ["c", "d"]]), ValueError, "could not convert"),
@@ -278,7 +276,7 @@ def test_bad_input_at_predict_keeps_the_fitted_model():
     X, _ = _waves()
     model = tiny_loster().fit(X)
     labels = model.labels_.copy()
-    for bad in (_with(X, (1, 4), np.nan), _with(X, (0, 0), -np.inf), X[:, :10], X[..., None].repeat(2, 2)):
+    for bad in (_with(X, 1, np.nan), _with(X, (0, 0), -np.inf), X[:, :10], X[..., None].repeat(2, 2)):
         with pytest.raises(ValueError):
             model.predict(bad)
     np.testing.assert_array_equal(model.predict(X), labels)
@@ -289,7 +287,7 @@ def test_refit_with_bad_input_keeps_the_previous_fit():
     model = tiny_loster().fit(X)
     centers = model.cluster_centers_.copy()
     with pytest.raises(ValueError):
-        model.fit(_with(X, (0, 3), np.nan))
+        model.fit(_with(X, 0, np.nan))
     np.testing.assert_array_equal(model.cluster_centers_, centers)
     assert model.n_features_in_ == X.shape[1]
 

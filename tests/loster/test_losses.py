@@ -110,3 +110,76 @@ def test_gumbel_samples_follow_the_assignment_probabilities():
     counts = _losses.gumbel_hard_assignments(probabilities.log(), temperature=10.0).sum(0) / 20000
     torch.random.set_rng_state(generator_state)
     np.testing.assert_allclose(counts.numpy(), [0.7, 0.2, 0.1], atol=0.015)
+
+
+def _per_anchor_nt_xent_by_hand(anchors, others, temperature):
+    anchors = anchors / np.linalg.norm(anchors, axis=1, keepdims=True)
+    others = others / np.linalg.norm(others, axis=1, keepdims=True)
+    losses = []
+    for i in range(len(anchors)):
+        candidates = [anchors[i] @ others[j] for j in range(len(others))]
+        candidates += [anchors[i] @ anchors[j] for j in range(len(anchors)) if j != i]
+        logits = np.array(candidates) / temperature
+        losses.append(-logits[i] + np.log(np.exp(logits).sum()))
+    return np.array(losses)
+
+
+def test_masked_mse_ignores_what_is_under_the_mask_weighted_or_not():
+    rng = np.random.RandomState(0)
+    target, reconstruction = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    observed = rng.uniform(size=(4, 6)) > 0.3
+    changed = np.where(observed, target, 1e3 * rng.normal(size=target.shape))  # other values in the gaps
+    weights = torch.tensor([0.5, 1.5, 1.0, 1.0], dtype=torch.float64)
+    for w in (None, weights):
+        first = _losses.masked_mse(_tensor(target), _tensor(reconstruction), torch.tensor(observed), w)
+        second = _losses.masked_mse(_tensor(changed), _tensor(reconstruction), torch.tensor(observed), w)
+        assert first.item() == second.item()
+    # the weighted value by hand: each row's squared errors count w_i times, over the observed count
+    squared = (target - reconstruction) ** 2 * observed
+    expected = (squared.sum(1) * weights.numpy()).sum() / observed.sum()
+    assert _losses.masked_mse(_tensor(target), _tensor(reconstruction), torch.tensor(observed),
+                              weights).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_weighted_mse_and_kmeans_of_integer_weights_equal_repeated_rows():
+    rng = np.random.RandomState(1)
+    target, reconstruction, z = rng.normal(size=(4, 6)), rng.normal(size=(4, 6)), rng.normal(size=(4, 3))
+    centroids, one_hot = rng.normal(size=(2, 3)), np.eye(2)[[0, 1, 1, 0]]
+    counts = np.array([1, 3, 0, 4])
+    weights = torch.tensor(counts / counts.mean())  # mean 1, as the estimator normalises them
+    repeat = np.repeat(np.arange(4), counts)
+    assert _losses.masked_mse(_tensor(target), _tensor(reconstruction), None, weights).item() == pytest.approx(
+        _losses.masked_mse(_tensor(target[repeat]), _tensor(reconstruction[repeat])).item(), rel=1e-12)
+    assert _losses.kmeans_loss(_tensor(z), _tensor(one_hot), _tensor(centroids), weights).item() == pytest.approx(
+        _losses.kmeans_loss(_tensor(z[repeat]), _tensor(one_hot[repeat]), _tensor(centroids)).item(), rel=1e-12)
+    log_p = torch.log_softmax(_tensor(z[:, :2]), dim=1)
+    targets = torch.tensor([0, 1, 1, 0])
+    assert _losses.weighted_nll(log_p, targets, weights).item() == pytest.approx(
+        torch.nn.functional.nll_loss(log_p[repeat], targets[repeat]).item(), rel=1e-12)
+
+
+def test_weighted_cluster_contrastive_loss_equals_that_of_repeated_rows():
+    rng = np.random.RandomState(2)
+    assignments, assignments_augmented = np.eye(3)[rng.randint(0, 3, 6)], np.eye(3)[rng.randint(0, 3, 6)]
+    counts = np.array([2, 1, 0, 3, 1, 1])
+    repeat = np.repeat(np.arange(6), counts)
+    weighted = _losses.cluster_contrastive_loss(_tensor(assignments), _tensor(assignments_augmented), 0.7,
+                                                torch.tensor(counts / counts.mean()))
+    repeated = _losses.cluster_contrastive_loss(_tensor(assignments[repeat]), _tensor(assignments_augmented[repeat]),
+                                                0.7)
+    for value, expected in zip(weighted, repeated):
+        assert value.item() == pytest.approx(expected.item(), rel=1e-10)
+
+
+def test_weighted_instance_contrastive_loss_weighs_each_anchor_term():
+    # A series' weight scales its own terms as an anchor; it stays one negative among the others'.
+    rng = np.random.RandomState(3)
+    z, z_augmented = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    weights = np.array([0.0, 2.0, 1.0, 0.5, 1.5])
+    expected = sum((weights * _per_anchor_nt_xent_by_hand(a, b, 0.5)).mean()
+                   for a, b in ((z, z_augmented), (z_augmented, z)))
+    value = _losses.instance_contrastive_loss(_tensor(z), _tensor(z_augmented), 0.5, torch.tensor(weights))
+    assert value.item() == pytest.approx(expected, rel=1e-10)
+    unweighted = _losses.instance_contrastive_loss(_tensor(z), _tensor(z_augmented), 0.5)
+    ones = _losses.instance_contrastive_loss(_tensor(z), _tensor(z_augmented), 0.5, torch.ones(5, dtype=torch.float64))
+    assert ones.item() == pytest.approx(unweighted.item(), rel=1e-14)
