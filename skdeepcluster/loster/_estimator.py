@@ -9,12 +9,14 @@ import torch
 from joblib import parallel_config
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import silhouette_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from .._base import FLOAT_DTYPES, MAX_LEARNING_RATE, MAX_SCALE, MIN_SCALE, _BaseDeepClustering
 from .._engine import (
+    MIN_STEPS_PER_EPOCH,
     BatchStream,
     TrainingLoop,
     map_batches,
@@ -45,6 +47,11 @@ AUTO_NORMALIZE_MIN_TIMESTAMPS = 10
 # joint_assignments="partition" stops on tol only once the labels (the nearest centroids) agree
 # with the partition on all but this share of the series.
 AGREEMENT_TOLERANCE = 0.01
+
+# joint_assignments="partition" ends by keeping the better of the joint phase's start and end,
+# judged by the silhouette of their labels in the embedding the phase started from, on at most
+# this many series (evenly spaced rows: the silhouette costs n^2 distances).
+SELECTION_SAMPLE = 4000
 
 # The paper's method (the authors' code): k-means initialisation, Gumbel-softmax assignments
 # to the nearest centroid with bandwidth 1, contrastive terms at full weight.
@@ -558,6 +565,10 @@ class LoSTerClustering(_BaseDeepClustering):
             group.reseed_torch(torch_seed, device)
             batches = _IndexedBatchStream(views, self.batch_size, rng, device, drop_last=True, group=group)
             steps = batches.steps_per_epoch
+            # A joint epoch is at least MIN_STEPS_PER_EPOCH steps (several passes over small data):
+            # its learning-rate decay and its label-change check are per epoch, and with one step
+            # per epoch the rate decayed to nothing before the labels reached the partition.
+            joint_steps = max(steps, MIN_STEPS_PER_EPOCH)
             pretrain_left = 0 if progress["centroids_initialized"] else max(
                 0, self.pretrain_epochs * steps - progress["pretrain_steps"])
             first_epoch = progress["joint_epochs"]
@@ -567,7 +578,7 @@ class LoSTerClustering(_BaseDeepClustering):
             optimizer = torch.optim.Adam(network.autoencoder_parameters(), lr=self.pretrain_learning_rate,
                                          fused=True)
             loop = TrainingLoop(network, optimizer, batches, lambda step: self.pretrain_learning_rate,
-                                start_step + pretrain_left + joint_epochs * steps, self.verbose, history,
+                                start_step + pretrain_left + joint_epochs * joint_steps, self.verbose, history,
                                 description="LoSTer", start_step=start_step, group=group)
             converged, epochs_run, initial_labels = False, 0, None
             # The labels of the stopping rule: data-parallel, each rank those of its share of the series.
@@ -587,11 +598,16 @@ class LoSTerClustering(_BaseDeepClustering):
                 labels = self._nearest_centroids(network, views[share, 0], device, torch.float32)
                 bandwidth = self._resolve_bandwidth(network, views, partition, device, group)
                 n_occupied = self._occupied_clusters(labels, group)
+                start = None
+                if self.joint_assignments == "partition" and joint_epochs and not loop.interrupted:
+                    start = self._joint_start(network, views, device)
                 # Joint training: plain SGD on networks and centroids (spec section 6, step 6).
                 if self.joint_optimizer == "adam":
                     loop.optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate, fused=True)
                 else:
                     loop.optimizer = torch.optim.SGD(network.parameters(), lr=self.learning_rate)
+                if joint_steps != steps:
+                    loop.set_steps_per_epoch(joint_steps, epoch=-(-progress["pretrain_steps"] // steps) + first_epoch)
                 for epoch in range(first_epoch, first_epoch + joint_epochs):
                     temperature = _losses.gumbel_temperature(epoch, self.initial_temperature,
                                                              self.temperature_decay, self.min_temperature)
@@ -600,7 +616,7 @@ class LoSTerClustering(_BaseDeepClustering):
                         epoch // self.learning_rate_decay_epochs)
                     loop.learning_rate_at = lambda step, rate=learning_rate: rate
                     snapshot = {name: value.detach().clone() for name, value in network.state_dict().items()}
-                    loop.run(steps, self._joint_loss(network, temperature, bandwidth, partition, batches),
+                    loop.run(joint_steps, self._joint_loss(network, temperature, bandwidth, partition, batches),
                              phase="joint")
                     if loop.interrupted:
                         break
@@ -629,6 +645,8 @@ class LoSTerClustering(_BaseDeepClustering):
                     if epochs_run >= 2 and ((changed < self.tol and settled) or 1.0 - agreement < self.tol):
                         converged = True
                         break
+                if start is not None and epochs_run and not loop.interrupted:
+                    self._keep_the_better(network, start, views, device, history)
             finally:
                 loop.close()
         n_timestamps, n_channels = series.shape[1:]
@@ -782,6 +800,35 @@ class LoSTerClustering(_BaseDeepClustering):
         history.append({"epoch": None, "phase": "init", "method": self.init,
                         "seconds": time.perf_counter() - started})
         return labels
+
+    def _joint_start(self, network, views, device):
+        """What :meth:`_keep_the_better` compares the end of the joint phase with: the network's
+        weights (and centroids), the evenly spaced rows it judges on, their embedding and their
+        labels (nearest centroids), all at the start of the phase."""
+        n_samples = views.shape[0]
+        rows = np.unique(np.linspace(0, n_samples - 1, min(n_samples, SELECTION_SAMPLE)).round().astype(np.intp))
+        embedding = self._embed(network, views[rows, ORIGINAL], device, torch.float32).astype(np.float64)
+        centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
+        return {"state": {name: value.detach().clone() for name, value in network.state_dict().items()},
+                "rows": rows, "embedding": embedding, "labels": _closest(embedding, centroids)[0]}
+
+    def _keep_the_better(self, network, start, views, device, history):
+        """Restore the start of the joint phase when its labels were better than the end's.
+
+        Better: a higher silhouette of the labels (nearest centroids) in the embedding the phase
+        started from, a space both labellings share (each one's own embedding would favour the
+        end, which the phase makes compact around its centroids). Never the true labels. A
+        tie keeps the end. Every rank decides alike: the rows and weights are the same on all.
+        """
+        end_labels = self._nearest_centroids(network, views[start["rows"], ORIGINAL], device, torch.float32)
+        start_score = _silhouette(start["embedding"], start["labels"])
+        end_score = _silhouette(start["embedding"], end_labels)
+        if start_score > end_score:
+            network.load_state_dict(start["state"])
+            history.append({"epoch": None, "phase": "joint", "event": "kept_start",
+                            "reason": "the labels at the start of the joint phase had the higher silhouette in "
+                                      "the embedding it started from",
+                            "silhouette_start": start_score, "silhouette_end": end_score})
 
     def _resolve_bandwidth(self, network, views, partition, device, group):
         """The RBF bandwidth sigma: ``bandwidth``, or with ``"auto"`` the root mean squared distance
@@ -970,6 +1017,14 @@ def _squared_distances(embedding, centers):
     for column, center in enumerate(centers):
         distances[:, column] = ((embedding - center) ** 2).sum(axis=1)
     return distances
+
+
+def _silhouette(embedding, labels):
+    """Silhouette of ``labels`` in ``embedding``; -1 (the worst) when it is undefined (one cluster)."""
+    n_labels = len(np.unique(labels))
+    if n_labels < 2 or n_labels >= len(labels):
+        return -1.0
+    return float(silhouette_score(embedding, labels))
 
 
 def _closest(embedding, centers):
