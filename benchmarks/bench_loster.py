@@ -129,9 +129,10 @@ def fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape, n_jobs=-
                              **overrides)
     labels, seconds = timed_fit_predict(model, X)
     joint_epochs = sum(entry.get("phase") == "joint" and "event" not in entry for entry in model.history_)
+    events = [entry["event"] for entry in model.history_ if "event" in entry]
     yield "LoSTer", {"seed": seed, "ri": rand_score(y, labels), "nmi": normalized_mutual_info_score(y, labels),
                      "seconds": seconds, "joint_epochs": joint_epochs,
-                     "changed_from_init": float(np.mean(labels != model.initial_labels_))}
+                     "changed_from_init": float(np.mean(labels != model.initial_labels_)), "events": events}
     yield "LoSTer init", {"seed": seed, "ri": rand_score(y, model.initial_labels_),
                           "nmi": normalized_mutual_info_score(y, model.initial_labels_), "seconds": float("nan")}
     X_equal = equal_length(X)
@@ -234,14 +235,15 @@ def run_ucr(args, device):
         default = EXTRA_DATASETS if args.extra else list(PAPER_SCORES)
         datasets, seeds, overrides = args.datasets or default, args.seeds, budget_overrides(args)
     overrides.update(budget_overrides(args))
+    seed_list = list(range(args.first_seed, seeds))
     kshape_seeds = seeds if args.kshape_seeds is None else min(args.kshape_seeds, seeds)
     path = output_path(args, "ucr-quick" if args.quick else ("ucr-extra" if args.extra else "ucr"), device)
     report = {"mode": "ucr", "quick": args.quick, "machine": machine_description(), "device": str(device),
-              "torch": torch.__version__, "threads": torch.get_num_threads(), "seeds": list(range(seeds)),
+              "torch": torch.__version__, "threads": torch.get_num_threads(), "seeds": seed_list,
               "kshape_seeds": [] if args.skip_kshape else list(range(kshape_seeds)), "loster_overrides": overrides,
               "loster_n_jobs": args.n_jobs, "kshape_skipped": list(args.kshape_skip),
               "paper_source": PAPER_SOURCE, "datasets": {}}
-    print(f"datasets: {datasets}\nseeds: 0..{seeds - 1}; KShape seeds: {report['kshape_seeds']}; "
+    print(f"datasets: {datasets}\nseeds: {seed_list}; KShape seeds: {report['kshape_seeds']}; "
           f"LoSTer budget overrides: {overrides or 'none (defaults)'}\npaper numbers: {PAPER_SOURCE}", flush=True)
     if report["kshape_seeds"]:
         warm_up_kshape()
@@ -250,12 +252,12 @@ def run_ucr(args, device):
         n_clusters = len(np.unique(y))
         print(f"\n{name}: {X.shape}, k={n_clusters}", flush=True)
         runs = {method: [] for method in METHODS}
-        for seed in range(seeds):
+        for seed in seed_list:
             with_kshape = not args.skip_kshape and seed < kshape_seeds and name not in args.kshape_skip
             for method, record in fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape, args.n_jobs):
                 runs[method].append(record)
                 extra = (f", {record['joint_epochs']} joint epochs, {record['changed_from_init']:.1%} of labels "
-                         "changed from the initial partition") if method == "LoSTer" else ""
+                         f"changed from the initial partition, events {record['events']}") if method == "LoSTer" else ""
                 print(f"  {name} {method:<11} seed {seed}: RI {record['ri']:.4f} NMI {record['nmi']:.4f} "
                       f"{record['seconds']:.1f} s{extra}", flush=True)
         paper = PAPER_SCORES.get(name)
@@ -268,8 +270,9 @@ def run_ucr(args, device):
     report["mean_over_datasets"] = overall
     save(report, path)
     print("\n" + table + f"\n\nRI: sklearn.metrics.rand_score; NMI: normalized_mutual_info_score (arithmetic). "
-          f"LoSTer cells: mean ± std over {seeds} seed(s), KMeans: mean over {seeds}, KShape: mean over "
-          f"{len(report['kshape_seeds'])}; mean row: per seed the mean over the datasets, then over the seeds; "
+          f"LoSTer cells: mean ± std over {len(seed_list)} seed(s), KMeans: mean over {len(seed_list)}, "
+          f"KShape: mean over {len(report['kshape_seeds'])}; "
+          "mean row: per seed the mean over the datasets, then over the seeds; "
           f"best: the method with the highest mean; paper: {PAPER_SOURCE}.")
     return path
 
@@ -280,10 +283,13 @@ def run_table(args, device):
     for path in args.files:
         report = json.loads(pathlib.Path(path).read_text())
         for name, entry in report["datasets"].items():
-            # A later run replaces an earlier one's dataset; methods it left out (KShape, say) are kept.
+            # Runs are merged per method and seed: a later file's run of a seed replaces an earlier
+            # one's (a rerun after a change), other seeds and methods it left out (KShape) are kept.
             for method, runs in datasets.get(name, {}).get("runs", {}).items():
-                if method not in entry["runs"]:
-                    entry["runs"][method], entry["summary"][method] = runs, datasets[name]["summary"][method]
+                new_seeds = {run["seed"] for run in entry["runs"].get(method, [])}
+                kept = [run for run in runs if run["seed"] not in new_seeds]
+                entry["runs"][method] = sorted(kept + entry["runs"].get(method, []), key=lambda run: run["seed"])
+            entry["summary"] = summarize(entry["runs"])
             datasets[name] = entry
         sources.append(f"{path}: seeds {report['seeds']}, KShape seeds {report['kshape_seeds']}, KShape skipped on "
                        f"{report.get('kshape_skipped', [])}, LoSTer n_jobs {report.get('loster_n_jobs')}")
@@ -450,6 +456,8 @@ def main():
                               help="the paper's 10 UCR datasets vs KMeans and KShape")
     ucr.add_argument("--datasets", nargs="+", default=None, metavar="NAME", help="default: the paper's 10")
     ucr.add_argument("--seeds", type=int, default=5, help="seeds 0..S-1 (default 5, as the paper)")
+    ucr.add_argument("--first-seed", type=int, default=0,
+                     help="run seeds F..S-1 only (more seeds for an earlier run; merge them with table)")
     ucr.add_argument("--skip-kshape", action="store_true", help="leave tslearn's KShape out (it is slow)")
     ucr.add_argument("--kshape-seeds", type=int, default=None,
                      help="run KShape for the first N seeds only (default: all); one seed of it takes ~400 s on "
