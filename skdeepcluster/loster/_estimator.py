@@ -110,8 +110,9 @@ class LoSTerClustering(_BaseDeepClustering):
     pretrain_epochs : int, default=50
         Epochs of autoencoder pretraining (reconstruction only, Adam) for both views.
     max_epochs : int, default=100
-        Most epochs of joint training. ``0`` stops after pretraining and the k-means
-        initialisation.
+        Most epochs of joint training; a joint epoch is one pass over the data, but at least
+        10 optimiser steps (several passes on data of fewer than 10 mini-batches). ``0``
+        stops after pretraining and the k-means initialisation.
     tol : float, default=1e-3
         Joint training stops, from its second epoch on, when the fraction of samples whose
         label changed in an epoch is below ``tol``; with ``joint_assignments="partition"`` only
@@ -249,8 +250,9 @@ class LoSTerClustering(_BaseDeepClustering):
         fraction of labels equal to the initial partition (``partition_agreement``) (joint
         epochs), skipped non-finite steps and seconds, plus one ``"init"`` entry for the
         initial partition, and an ``"event"`` entry for every restore of the last good
-        weights (``"restored"``), an undone epoch that emptied a cluster (``"absorbed"``) and
-        an interrupt (``"interrupted"``).
+        weights (``"restored"``), an undone epoch that emptied a cluster (``"absorbed"``), a
+        joint phase whose start was kept (``"kept_start"``, with both silhouettes) and an
+        interrupt (``"interrupted"``).
     device_ : str
         Device the model was trained on.
     n_features_in_ : int
@@ -289,8 +291,13 @@ class LoSTerClustering(_BaseDeepClustering):
     (``joint_assignments="partition"``) with Adam (``joint_optimizer``) and an embedding-scaled
     ``bandwidth``, the contrastive terms weigh 0.1, and an epoch after which a cluster is empty
     (one cluster absorbed another; anchored: fewer than half of them remain) is undone and
-    ends joint training. ``normalize="auto"``
-    reads rows shorter than 10 values as feature vectors. See the user guide.
+    ends joint training. A joint epoch is at least 10 optimiser steps (several passes over
+    data of fewer than 10 mini-batches, whose joint phase otherwise ended, its learning rate
+    decayed, before reaching the partition). Anchored, the joint phase ends by keeping the
+    better of its start and end: the start's weights and centroids are restored when its
+    labels have the higher silhouette in the embedding the phase started from (a
+    ``"kept_start"`` event). ``normalize="auto"`` reads rows shorter than 10 values as feature
+    vectors. See the user guide.
     References
     ----------
     R. J. L. Taloma, P. Pisani, D. Comminiello. Concrete Dense Network for Long-Sequence Time
