@@ -9,7 +9,7 @@ import torch
 from joblib import parallel_config
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import silhouette_score
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
@@ -49,9 +49,13 @@ AUTO_NORMALIZE_MIN_TIMESTAMPS = 10
 AGREEMENT_TOLERANCE = 0.01
 
 # joint_assignments="partition" ends by keeping the better of the joint phase's start and end,
-# judged by the silhouette of their labels in the embedding the phase started from, on at most
-# this many series (evenly spaced rows: the silhouette costs n^2 distances).
-SELECTION_SAMPLE = 4000
+# judged by how many of each series' nearest neighbours (among the prepared series the network
+# reads) share its label, on evenly spaced rows: at most SELECTION_SAMPLE of them, fewer for
+# long series, so that the neighbour search costs about SELECTION_BUDGET multiply-adds
+# (rows^2 x values per series), but at least SELECTION_MIN_SAMPLE.
+SELECTION_SAMPLE = 2000
+SELECTION_MIN_SAMPLE = 200
+SELECTION_BUDGET = 2e9
 
 # The paper's method (the authors' code): k-means initialisation, Gumbel-softmax assignments
 # to the nearest centroid with bandwidth 1, contrastive terms at full weight.
@@ -810,32 +814,40 @@ class LoSTerClustering(_BaseDeepClustering):
 
     def _joint_start(self, network, views, device):
         """What :meth:`_keep_the_better` compares the end of the joint phase with: the network's
-        weights (and centroids), the evenly spaced rows it judges on, their embedding and their
-        labels (nearest centroids), all at the start of the phase."""
-        n_samples = views.shape[0]
-        rows = np.unique(np.linspace(0, n_samples - 1, min(n_samples, SELECTION_SAMPLE)).round().astype(np.intp))
-        embedding = self._embed(network, views[rows, ORIGINAL], device, torch.float32).astype(np.float64)
+        weights (and centroids), the evenly spaced rows it judges on, their nearest neighbours
+        among the prepared series and their labels (nearest centroids), all at the start."""
+        n_samples, n_values = views.shape[0], views.shape[2]
+        n_rows = min(n_samples, SELECTION_SAMPLE, max(SELECTION_MIN_SAMPLE, int(np.sqrt(SELECTION_BUDGET / n_values))))
+        rows = np.unique(np.linspace(0, n_samples - 1, n_rows).round().astype(np.intp))
+        series = np.nan_to_num(views[rows, ORIGINAL].astype(np.float64), nan=0.0)  # mask padding read as 0
+        n_neighbors = min(self.n_neighbors, len(rows) - 1)
+        # One BLAS thread and a local backend, as for the partition: the same neighbours on any machine.
+        with threadpool_limits(limits=1, user_api="blas"), parallel_config(backend="threading"):
+            neighbours = NearestNeighbors(n_neighbors=n_neighbors + 1, algorithm="brute").fit(series).kneighbors(
+                series, return_distance=False)
         centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
+        embedding = self._embed(network, series.astype(np.float32), device, torch.float32).astype(np.float64)
         return {"state": {name: value.detach().clone() for name, value in network.state_dict().items()},
-                "rows": rows, "embedding": embedding, "labels": _closest(embedding, centroids)[0]}
+                "rows": rows, "neighbours": neighbours[:, 1:], "labels": _closest(embedding, centroids)[0]}
 
     def _keep_the_better(self, network, start, views, device, history):
         """Restore the start of the joint phase when its labels were better than the end's.
 
-        Better: a higher silhouette of the labels (nearest centroids) in the embedding the phase
-        started from, a space both labellings share (each one's own embedding would favour the
-        end, which the phase makes compact around its centroids). Never the true labels. A
-        tie keeps the end. Every rank decides alike: the rows and weights are the same on all.
+        Better: a larger share of each series' ``n_neighbors`` nearest neighbours, among the
+        series as the network reads them, in its own cluster. The series are a space both
+        labellings share and neither network shaped (in its own embedding the end, which the
+        phase makes compact around its centroids, would always win). Never the true labels.
+        A tie keeps the end. Every rank decides alike: rows, neighbours and weights are the same.
         """
         end_labels = self._nearest_centroids(network, views[start["rows"], ORIGINAL], device, torch.float32)
-        start_score = _silhouette(start["embedding"], start["labels"])
-        end_score = _silhouette(start["embedding"], end_labels)
+        start_score = _neighbour_agreement(start["neighbours"], start["labels"])
+        end_score = _neighbour_agreement(start["neighbours"], end_labels)
         if start_score > end_score:
             network.load_state_dict(start["state"])
             history.append({"epoch": None, "phase": "joint", "event": "kept_start",
-                            "reason": "the labels at the start of the joint phase had the higher silhouette in "
-                                      "the embedding it started from",
-                            "silhouette_start": start_score, "silhouette_end": end_score})
+                            "reason": "the labels at the start of the joint phase agreed with more of the "
+                                      "series' nearest neighbours",
+                            "neighbour_agreement_start": start_score, "neighbour_agreement_end": end_score})
 
     def _resolve_bandwidth(self, network, views, partition, device, group):
         """The RBF bandwidth sigma: ``bandwidth``, or with ``"auto"`` the root mean squared distance
@@ -1026,12 +1038,16 @@ def _squared_distances(embedding, centers):
     return distances
 
 
-def _silhouette(embedding, labels):
-    """Silhouette of ``labels`` in ``embedding``; -1 (the worst) when it is undefined (one cluster)."""
-    n_labels = len(np.unique(labels))
-    if n_labels < 2 or n_labels >= len(labels):
-        return -1.0
-    return float(silhouette_score(embedding, labels))
+def _neighbour_agreement(neighbours, labels):
+    """Share of the (row, neighbour) pairs of ``neighbours`` (row indices) with equal labels, beyond chance.
+
+    Corrected like Cohen's kappa, (observed - expected) / (1 - expected) with expected the share
+    of random pairs with equal labels, so that merging clusters does not score by itself (one
+    cluster would agree everywhere); -1 for a single cluster.
+    """
+    observed = float(np.mean(labels[neighbours] == labels[:, None]))
+    expected = float(np.sum((np.bincount(labels) / len(labels)) ** 2))
+    return -1.0 if expected >= 1.0 else (observed - expected) / (1.0 - expected)
 
 
 def _closest(embedding, centers):

@@ -154,20 +154,21 @@ def test_the_joint_phase_keeps_the_better_of_its_start_and_end(monkeypatch, star
     start = tiny_loster(n_clusters=3, max_epochs=0).fit(X)
     judged = []
 
-    def silhouette(embedding, labels):
-        # The criterion sees the start's labels first, then the end's, both in the start's embedding.
-        judged.append((embedding.copy(), labels.copy()))
+    def agreement(neighbours, labels):
+        # The criterion sees the start's labels first, then the end's, on the same neighbours.
+        judged.append((neighbours.copy(), labels.copy()))
         return (0.5 if len(judged) == 1 else 0.2) if start_wins else (0.2 if len(judged) == 1 else 0.5)
 
-    monkeypatch.setattr(_estimator, "_silhouette", silhouette)
+    monkeypatch.setattr(_estimator, "_neighbour_agreement", agreement)
     model = tiny_loster(n_clusters=3, max_epochs=5, tol=0).fit(X)
     assert len(judged) == 2
-    np.testing.assert_allclose(judged[0][0], start.transform(X), rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(judged[1][0], judged[0][0])
+    np.testing.assert_array_equal(judged[0][0], judged[1][0])
+    # All 90 series (fewer than SELECTION_SAMPLE), each with its n_neighbors nearest other series.
+    assert judged[0][0].shape == (90, 10) and not (judged[0][0] == np.arange(90)[:, None]).any()
     np.testing.assert_array_equal(judged[0][1], start.labels_)
     kept = [entry for entry in model.history_ if entry.get("event") == "kept_start"]
     if start_wins:
-        assert len(kept) == 1 and kept[0]["silhouette_start"] == 0.5 and kept[0]["silhouette_end"] == 0.2
+        assert len(kept) == 1 and kept[0]["neighbour_agreement_start"] == 0.5
         # The start's weights and centroids, bit for bit.
         np.testing.assert_array_equal(model.cluster_centers_, start.cluster_centers_)
         np.testing.assert_array_equal(model.labels_, start.labels_)
@@ -178,7 +179,15 @@ def test_the_joint_phase_keeps_the_better_of_its_start_and_end(monkeypatch, star
     np.testing.assert_array_equal(model.predict(X), model.labels_)
 
 
+def test_neighbour_agreement_is_corrected_for_chance():
+    neighbours = np.array([[1], [0], [3], [2]])
+    assert _estimator._neighbour_agreement(neighbours, np.array([0, 0, 1, 1])) == 1.0
+    # One cluster agrees everywhere but scores worst; a labelling that splits every pair scores below 0.
+    assert _estimator._neighbour_agreement(neighbours, np.zeros(4, dtype=int)) == -1.0
+    assert _estimator._neighbour_agreement(neighbours, np.array([0, 1, 0, 1])) < 0
+
+
 def test_the_paper_method_has_no_start_or_end_choice(monkeypatch):
-    monkeypatch.setattr(_estimator, "_silhouette", lambda embedding, labels: pytest.fail("judged"))
+    monkeypatch.setattr(_estimator, "_neighbour_agreement", lambda neighbours, labels: pytest.fail("judged"))
     X, _ = _three_waves()
     tiny_loster(n_clusters=3, max_epochs=2, tol=0, **PAPER_PARAMS).fit(X)
