@@ -255,7 +255,7 @@ class LoSTerClustering(_BaseDeepClustering):
         epochs), skipped non-finite steps and seconds, plus one ``"init"`` entry for the
         initial partition, and an ``"event"`` entry for every restore of the last good
         weights (``"restored"``), an undone epoch that emptied a cluster (``"absorbed"``), a
-        joint phase whose start was kept (``"kept_start"``, with both silhouettes) and an
+        joint phase whose start was kept (``"kept_start"``, with both scores) and an
         interrupt (``"interrupted"``).
     device_ : str
         Device the model was trained on.
@@ -299,8 +299,8 @@ class LoSTerClustering(_BaseDeepClustering):
     data of fewer than 10 mini-batches, whose joint phase otherwise ended, its learning rate
     decayed, before reaching the partition). Anchored, the joint phase ends by keeping the
     better of its start and end: the start's weights and centroids are restored when its
-    labels have the higher silhouette in the embedding the phase started from (a
-    ``"kept_start"`` event). ``normalize="auto"`` reads rows shorter than 10 values as feature
+    labels agree with more of the series' nearest neighbours (among the series as the
+    network reads them; chance-corrected) than the end's (a ``"kept_start"`` event). ``normalize="auto"`` reads rows shorter than 10 values as feature
     vectors. See the user guide.
     References
     ----------
