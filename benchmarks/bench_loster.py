@@ -223,6 +223,70 @@ def mean_over_datasets(results, methods):
     return overall
 
 
+DEFAULTS_COLUMNS = ["dataset (n x T, k)", "seeds", "LoSTer init RI / NMI", "LoSTer RI / NMI", "start kept",
+                   "LoSTer fit s", "Spectral (raw) RI / NMI", "KMeans RI / NMI", "KShape RI / NMI"]
+
+
+def defaults_rows(results):
+    """The README / user-guide table of the defaults: per set, the mean over its seeds of each method.
+
+    LoSTer cells add the std over seeds when there are several; "start kept": fits whose joint
+    phase ended by restoring its start (a "kept_start" event), of the fits that recorded
+    events. Mean rows: the mean over the sets of the per-set means, for all sets and for the
+    sets where KShape ran.
+    """
+    def pair(runs, spread=False):
+        if not runs:
+            return "-"
+        ri, nmi = np.array([run["ri"] for run in runs]), np.array([run["nmi"] for run in runs])
+        if spread and len(runs) > 1:
+            return f"{ri.mean():.3f} ± {ri.std():.3f} / {nmi.mean():.3f} ± {nmi.std():.3f}"
+        return f"{ri.mean():.3f} / {nmi.mean():.3f}"
+
+    rows = []
+    for name, entry in results.items():
+        runs = entry["runs"]
+        loster = runs["LoSTer"]
+        recorded = [run for run in loster if "events" in run]
+        kept = sum("kept_start" in run["events"] for run in recorded)
+        rows.append([f"{name} ({entry['shape'][0]} x {entry['shape'][1]}, {entry['n_clusters']})",
+                     ",".join(str(run["seed"]) for run in loster), pair(runs.get("LoSTer init", []), True),
+                     pair(loster, True), f"{kept} / {len(recorded)}" if recorded else "-",
+                     f"{np.mean([run['seconds'] for run in loster]):.0f}", pair(runs.get("Spectral", [])),
+                     pair(runs.get("KMeans", [])), pair(runs.get("KShape", []))])
+
+    def mean_row(label, names):
+        cells = [label, "", "", "", "", "", "", "", ""]
+        for column, method in ((2, "LoSTer init"), (3, "LoSTer"), (6, "Spectral"), (7, "KMeans"), (8, "KShape")):
+            if all(results[name]["runs"].get(method) for name in names):
+                means = [(np.mean([run["ri"] for run in results[name]["runs"][method]]),
+                          np.mean([run["nmi"] for run in results[name]["runs"][method]])) for name in names]
+                cells[column] = "{:.3f} / {:.3f}".format(*np.mean(means, axis=0))
+            else:
+                cells[column] = "-"
+        cells[5] = f"{np.mean([np.mean([r['seconds'] for r in results[n]['runs']['LoSTer']]) for n in names]):.0f}"
+        return cells
+
+    rows.append(mean_row(f"**mean of the {len(results)}**", list(results)))
+    with_kshape = [name for name in results if results[name]["runs"].get("KShape")]
+    if 0 < len(with_kshape) < len(results):
+        rows.append(mean_row(f"mean of the {len(with_kshape)} with KShape", with_kshape))
+    return rows
+
+
+def markdown_table(header, rows):
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+                     + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def rst_table(header, rows, title):
+    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines.append(f"   * - {row[0].strip('*')}")
+        lines.extend(f"     - {cell}" for cell in row[1:])
+    return "\n".join(lines)
+
+
 def warm_up_kshape():
     """Fit KShape once on a tiny set so numba's one-off compilation is not timed on the first dataset."""
     KShape(n_clusters=2, random_state=0).fit(np.random.RandomState(0).standard_normal((8, 16, 1)))
@@ -291,6 +355,9 @@ def run_table(args, device):
                 entry["runs"][method] = sorted(kept + entry["runs"].get(method, []), key=lambda run: run["seed"])
             entry["summary"] = summarize(entry["runs"])
             datasets[name] = entry
+        if "sources" in report:  # an earlier merge: its own sources
+            sources.extend(f"{path} <- {source}" for source in report["sources"])
+            continue
         sources.append(f"{path}: seeds {report['seeds']}, KShape seeds {report['kshape_seeds']}, KShape skipped on "
                        f"{report.get('kshape_skipped', [])}, LoSTer n_jobs {report.get('loster_n_jobs')}")
     order = ([name for name in PAPER_SCORES if name in datasets]
@@ -301,6 +368,9 @@ def run_table(args, device):
                for name, entry in datasets.items()}
     print("\nshare of labels_ that differ from initial_labels_ per dataset: "
           + ", ".join(f"{name} {np.mean(values):.1%}" for name, values in changed.items()))
+    rows = defaults_rows({name: datasets[name] for name in order})
+    print("\nThe table of README and doc/loster.rst (bench_loster.py table --rst for the latter):\n\n"
+          + (rst_table(DEFAULTS_COLUMNS, rows, args.title) if args.rst else markdown_table(DEFAULTS_COLUMNS, rows)))
     if args.output:
         save({"sources": sources, "datasets": {name: datasets[name] for name in order}, "mean_over_datasets": overall},
              pathlib.Path(args.output))
@@ -472,6 +542,8 @@ def main():
                      help=f"smoke run: 2 seeds, {', '.join(QUICK_DATASETS)}, pretrain_epochs=2, max_epochs=2")
     merged = commands.add_parser("table", parents=[common], help="one table from several ucr JSON files")
     merged.add_argument("files", nargs="+")
+    merged.add_argument("--rst", action="store_true", help="print the defaults table as a reStructuredText list-table")
+    merged.add_argument("--title", default="LoSTer defaults", help="caption of the --rst table")
     budget = commands.add_parser("budget", parents=[common, data],
                                  help=f"full training budget and FLOP/s on {BUDGET_DATASET}")
     budget.add_argument("--seeds", type=int, default=1)
