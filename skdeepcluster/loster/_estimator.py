@@ -300,8 +300,9 @@ class LoSTerClustering(_BaseDeepClustering):
     decayed, before reaching the partition). Anchored, the joint phase ends by keeping the
     better of its start and end: the start's weights and centroids are restored when its
     labels agree with more of the series' nearest neighbours (among the series as the
-    network reads them; chance-corrected) than the end's (a ``"kept_start"`` event). ``normalize="auto"`` reads rows shorter than 10 values as feature
-    vectors. See the user guide.
+    network reads them; chance-corrected) than the end's (a ``"kept_start"`` event).
+    ``normalize="auto"`` reads rows shorter than 10 values as feature vectors. See the user
+    guide.
     References
     ----------
     R. J. L. Taloma, P. Pisani, D. Comminiello. Concrete Dense Network for Long-Sequence Time
@@ -658,6 +659,7 @@ class LoSTerClustering(_BaseDeepClustering):
                         break
                 if start is not None and epochs_run and not loop.interrupted:
                     self._keep_the_better(network, start, views, device, history)
+                start = None  # its copy of the weights, before the float64 one of inference
             finally:
                 loop.close()
         n_timestamps, n_channels = series.shape[1:]
