@@ -160,7 +160,7 @@ def test_the_joint_phase_keeps_the_better_of_its_start_and_end(monkeypatch, star
         return (0.5 if len(judged) == 1 else 0.2) if start_wins else (0.2 if len(judged) == 1 else 0.5)
 
     monkeypatch.setattr(_estimator, "_neighbour_agreement", agreement)
-    model = tiny_loster(n_clusters=3, max_epochs=5, tol=0).fit(X)
+    model = tiny_loster(n_clusters=3, max_epochs=5, tol=0, keep_better=True).fit(X)
     assert len(judged) == 2
     np.testing.assert_array_equal(judged[0][0], judged[1][0])
     # All 90 series (fewer than SELECTION_SAMPLE), each with its n_neighbors nearest other series.
@@ -187,7 +187,8 @@ def test_neighbour_agreement_is_corrected_for_chance():
     assert _estimator._neighbour_agreement(neighbours, np.array([0, 1, 0, 1])) < 0
 
 
-def test_the_paper_method_has_no_start_or_end_choice(monkeypatch):
+def test_keep_better_is_opt_in_and_not_for_the_paper_method(monkeypatch):
     monkeypatch.setattr(_estimator, "_neighbour_agreement", lambda neighbours, labels: pytest.fail("judged"))
     X, _ = _three_waves()
-    tiny_loster(n_clusters=3, max_epochs=2, tol=0, **PAPER_PARAMS).fit(X)
+    tiny_loster(n_clusters=3, max_epochs=2, tol=0).fit(X)
+    tiny_loster(n_clusters=3, max_epochs=2, tol=0, keep_better=True, **PAPER_PARAMS).fit(X)
