@@ -223,17 +223,15 @@ def mean_over_datasets(results, methods):
     return overall
 
 
-DEFAULTS_COLUMNS = ["dataset (n x T, k)", "seeds", "LoSTer init RI / NMI", "LoSTer RI / NMI", "start kept",
-                   "LoSTer fit s", "Spectral (raw) RI / NMI", "KMeans RI / NMI", "KShape RI / NMI"]
+DEFAULTS_COLUMNS = ["dataset (n x T, k)", "seeds", "LoSTer init RI / NMI", "LoSTer RI / NMI", "LoSTer fit s",
+                   "Spectral (raw) RI / NMI", "KMeans RI / NMI", "KShape RI / NMI"]
 
 
 def defaults_rows(results):
     """The README / user-guide table of the defaults: per set, the mean over its seeds of each method.
 
-    LoSTer cells add the std over seeds when there are several; "start kept": fits whose joint
-    phase ended by restoring its start (a "kept_start" event), of the fits that recorded
-    events. Mean rows: the mean over the sets of the per-set means, for all sets and for the
-    sets where KShape ran.
+    LoSTer cells add the std over seeds when there are several. Mean rows: the mean over the
+    sets of the per-set means, for all sets and for the sets where KShape ran.
     """
     def pair(runs, spread=False):
         if not runs:
@@ -247,24 +245,22 @@ def defaults_rows(results):
     for name, entry in results.items():
         runs = entry["runs"]
         loster = runs["LoSTer"]
-        recorded = [run for run in loster if "events" in run]
-        kept = sum("kept_start" in run["events"] for run in recorded)
         rows.append([f"{name} ({entry['shape'][0]} x {entry['shape'][1]}, {entry['n_clusters']})",
                      ",".join(str(run["seed"]) for run in loster), pair(runs.get("LoSTer init", []), True),
-                     pair(loster, True), f"{kept} / {len(recorded)}" if recorded else "-",
+                     pair(loster, True),
                      f"{np.mean([run['seconds'] for run in loster]):.0f}", pair(runs.get("Spectral", [])),
                      pair(runs.get("KMeans", [])), pair(runs.get("KShape", []))])
 
     def mean_row(label, names):
-        cells = [label, "", "", "", "", "", "", "", ""]
-        for column, method in ((2, "LoSTer init"), (3, "LoSTer"), (6, "Spectral"), (7, "KMeans"), (8, "KShape")):
+        cells = [label, "", "", "", "", "", "", ""]
+        for column, method in ((2, "LoSTer init"), (3, "LoSTer"), (5, "Spectral"), (6, "KMeans"), (7, "KShape")):
             if all(results[name]["runs"].get(method) for name in names):
                 means = [(np.mean([run["ri"] for run in results[name]["runs"][method]]),
                           np.mean([run["nmi"] for run in results[name]["runs"][method]])) for name in names]
                 cells[column] = "{:.3f} / {:.3f}".format(*np.mean(means, axis=0))
             else:
                 cells[column] = "-"
-        cells[5] = f"{np.mean([np.mean([r['seconds'] for r in results[n]['runs']['LoSTer']]) for n in names]):.0f}"
+        cells[4] = f"{np.mean([np.mean([r['seconds'] for r in results[n]['runs']['LoSTer']]) for n in names]):.0f}"
         return cells
 
     rows.append(mean_row(f"**mean of the {len(results)}**", list(results)))
