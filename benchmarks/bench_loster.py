@@ -129,9 +129,10 @@ def fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape, n_jobs=-
                              **overrides)
     labels, seconds = timed_fit_predict(model, X)
     joint_epochs = sum(entry.get("phase") == "joint" and "event" not in entry for entry in model.history_)
+    events = [entry["event"] for entry in model.history_ if "event" in entry]
     yield "LoSTer", {"seed": seed, "ri": rand_score(y, labels), "nmi": normalized_mutual_info_score(y, labels),
                      "seconds": seconds, "joint_epochs": joint_epochs,
-                     "changed_from_init": float(np.mean(labels != model.initial_labels_))}
+                     "changed_from_init": float(np.mean(labels != model.initial_labels_)), "events": events}
     yield "LoSTer init", {"seed": seed, "ri": rand_score(y, model.initial_labels_),
                           "nmi": normalized_mutual_info_score(y, model.initial_labels_), "seconds": float("nan")}
     X_equal = equal_length(X)
@@ -222,6 +223,66 @@ def mean_over_datasets(results, methods):
     return overall
 
 
+DEFAULTS_COLUMNS = ["dataset (n x T, k)", "seeds", "LoSTer init RI / NMI", "LoSTer RI / NMI", "LoSTer fit s",
+                   "Spectral (raw) RI / NMI", "KMeans RI / NMI", "KShape RI / NMI"]
+
+
+def defaults_rows(results):
+    """The README / user-guide table of the defaults: per set, the mean over its seeds of each method.
+
+    LoSTer cells add the std over seeds when there are several. Mean rows: the mean over the
+    sets of the per-set means, for all sets and for the sets where KShape ran.
+    """
+    def pair(runs, spread=False):
+        if not runs:
+            return "-"
+        ri, nmi = np.array([run["ri"] for run in runs]), np.array([run["nmi"] for run in runs])
+        if spread and len(runs) > 1:
+            return f"{ri.mean():.3f} ± {ri.std():.3f} / {nmi.mean():.3f} ± {nmi.std():.3f}"
+        return f"{ri.mean():.3f} / {nmi.mean():.3f}"
+
+    rows = []
+    for name, entry in results.items():
+        runs = entry["runs"]
+        loster = runs["LoSTer"]
+        rows.append([f"{name} ({entry['shape'][0]} x {entry['shape'][1]}, {entry['n_clusters']})",
+                     ",".join(str(run["seed"]) for run in loster), pair(runs.get("LoSTer init", []), True),
+                     pair(loster, True),
+                     f"{np.mean([run['seconds'] for run in loster]):.0f}", pair(runs.get("Spectral", [])),
+                     pair(runs.get("KMeans", [])), pair(runs.get("KShape", []))])
+
+    def mean_row(label, names):
+        cells = [label, "", "", "", "", "", "", ""]
+        for column, method in ((2, "LoSTer init"), (3, "LoSTer"), (5, "Spectral"), (6, "KMeans"), (7, "KShape")):
+            if all(results[name]["runs"].get(method) for name in names):
+                means = [(np.mean([run["ri"] for run in results[name]["runs"][method]]),
+                          np.mean([run["nmi"] for run in results[name]["runs"][method]])) for name in names]
+                cells[column] = "{:.3f} / {:.3f}".format(*np.mean(means, axis=0))
+            else:
+                cells[column] = "-"
+        cells[4] = f"{np.mean([np.mean([r['seconds'] for r in results[n]['runs']['LoSTer']]) for n in names]):.0f}"
+        return cells
+
+    rows.append(mean_row(f"**mean of the {len(results)}**", list(results)))
+    with_kshape = [name for name in results if results[name]["runs"].get("KShape")]
+    if 0 < len(with_kshape) < len(results):
+        rows.append(mean_row(f"mean of the {len(with_kshape)} with KShape", with_kshape))
+    return rows
+
+
+def markdown_table(header, rows):
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+                     + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def rst_table(header, rows, title):
+    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines.append(f"   * - {row[0].strip('*')}")
+        lines.extend(f"     - {cell}" for cell in row[1:])
+    return "\n".join(lines)
+
+
 def warm_up_kshape():
     """Fit KShape once on a tiny set so numba's one-off compilation is not timed on the first dataset."""
     KShape(n_clusters=2, random_state=0).fit(np.random.RandomState(0).standard_normal((8, 16, 1)))
@@ -234,14 +295,15 @@ def run_ucr(args, device):
         default = EXTRA_DATASETS if args.extra else list(PAPER_SCORES)
         datasets, seeds, overrides = args.datasets or default, args.seeds, budget_overrides(args)
     overrides.update(budget_overrides(args))
+    seed_list = list(range(args.first_seed, seeds))
     kshape_seeds = seeds if args.kshape_seeds is None else min(args.kshape_seeds, seeds)
     path = output_path(args, "ucr-quick" if args.quick else ("ucr-extra" if args.extra else "ucr"), device)
     report = {"mode": "ucr", "quick": args.quick, "machine": machine_description(), "device": str(device),
-              "torch": torch.__version__, "threads": torch.get_num_threads(), "seeds": list(range(seeds)),
+              "torch": torch.__version__, "threads": torch.get_num_threads(), "seeds": seed_list,
               "kshape_seeds": [] if args.skip_kshape else list(range(kshape_seeds)), "loster_overrides": overrides,
               "loster_n_jobs": args.n_jobs, "kshape_skipped": list(args.kshape_skip),
               "paper_source": PAPER_SOURCE, "datasets": {}}
-    print(f"datasets: {datasets}\nseeds: 0..{seeds - 1}; KShape seeds: {report['kshape_seeds']}; "
+    print(f"datasets: {datasets}\nseeds: {seed_list}; KShape seeds: {report['kshape_seeds']}; "
           f"LoSTer budget overrides: {overrides or 'none (defaults)'}\npaper numbers: {PAPER_SOURCE}", flush=True)
     if report["kshape_seeds"]:
         warm_up_kshape()
@@ -250,12 +312,12 @@ def run_ucr(args, device):
         n_clusters = len(np.unique(y))
         print(f"\n{name}: {X.shape}, k={n_clusters}", flush=True)
         runs = {method: [] for method in METHODS}
-        for seed in range(seeds):
+        for seed in seed_list:
             with_kshape = not args.skip_kshape and seed < kshape_seeds and name not in args.kshape_skip
             for method, record in fit_methods(X, y, n_clusters, seed, device, overrides, with_kshape, args.n_jobs):
                 runs[method].append(record)
                 extra = (f", {record['joint_epochs']} joint epochs, {record['changed_from_init']:.1%} of labels "
-                         "changed from the initial partition") if method == "LoSTer" else ""
+                         f"changed from the initial partition, events {record['events']}") if method == "LoSTer" else ""
                 print(f"  {name} {method:<11} seed {seed}: RI {record['ri']:.4f} NMI {record['nmi']:.4f} "
                       f"{record['seconds']:.1f} s{extra}", flush=True)
         paper = PAPER_SCORES.get(name)
@@ -268,8 +330,9 @@ def run_ucr(args, device):
     report["mean_over_datasets"] = overall
     save(report, path)
     print("\n" + table + f"\n\nRI: sklearn.metrics.rand_score; NMI: normalized_mutual_info_score (arithmetic). "
-          f"LoSTer cells: mean ± std over {seeds} seed(s), KMeans: mean over {seeds}, KShape: mean over "
-          f"{len(report['kshape_seeds'])}; mean row: per seed the mean over the datasets, then over the seeds; "
+          f"LoSTer cells: mean ± std over {len(seed_list)} seed(s), KMeans: mean over {len(seed_list)}, "
+          f"KShape: mean over {len(report['kshape_seeds'])}; "
+          "mean row: per seed the mean over the datasets, then over the seeds; "
           f"best: the method with the highest mean; paper: {PAPER_SOURCE}.")
     return path
 
@@ -280,11 +343,17 @@ def run_table(args, device):
     for path in args.files:
         report = json.loads(pathlib.Path(path).read_text())
         for name, entry in report["datasets"].items():
-            # A later run replaces an earlier one's dataset; methods it left out (KShape, say) are kept.
+            # Runs are merged per method and seed: a later file's run of a seed replaces an earlier
+            # one's (a rerun after a change), other seeds and methods it left out (KShape) are kept.
             for method, runs in datasets.get(name, {}).get("runs", {}).items():
-                if method not in entry["runs"]:
-                    entry["runs"][method], entry["summary"][method] = runs, datasets[name]["summary"][method]
+                new_seeds = {run["seed"] for run in entry["runs"].get(method, [])}
+                kept = [run for run in runs if run["seed"] not in new_seeds]
+                entry["runs"][method] = sorted(kept + entry["runs"].get(method, []), key=lambda run: run["seed"])
+            entry["summary"] = summarize(entry["runs"])
             datasets[name] = entry
+        if "sources" in report:  # an earlier merge: its own sources
+            sources.extend(f"{path} <- {source}" for source in report["sources"])
+            continue
         sources.append(f"{path}: seeds {report['seeds']}, KShape seeds {report['kshape_seeds']}, KShape skipped on "
                        f"{report.get('kshape_skipped', [])}, LoSTer n_jobs {report.get('loster_n_jobs')}")
     order = ([name for name in PAPER_SCORES if name in datasets]
@@ -295,6 +364,9 @@ def run_table(args, device):
                for name, entry in datasets.items()}
     print("\nshare of labels_ that differ from initial_labels_ per dataset: "
           + ", ".join(f"{name} {np.mean(values):.1%}" for name, values in changed.items()))
+    rows = defaults_rows({name: datasets[name] for name in order})
+    print("\nThe table of README and doc/loster.rst (bench_loster.py table --rst for the latter):\n\n"
+          + (rst_table(DEFAULTS_COLUMNS, rows, args.title) if args.rst else markdown_table(DEFAULTS_COLUMNS, rows)))
     if args.output:
         save({"sources": sources, "datasets": {name: datasets[name] for name in order}, "mean_over_datasets": overall},
              pathlib.Path(args.output))
@@ -450,6 +522,8 @@ def main():
                               help="the paper's 10 UCR datasets vs KMeans and KShape")
     ucr.add_argument("--datasets", nargs="+", default=None, metavar="NAME", help="default: the paper's 10")
     ucr.add_argument("--seeds", type=int, default=5, help="seeds 0..S-1 (default 5, as the paper)")
+    ucr.add_argument("--first-seed", type=int, default=0,
+                     help="run seeds F..S-1 only (more seeds for an earlier run; merge them with table)")
     ucr.add_argument("--skip-kshape", action="store_true", help="leave tslearn's KShape out (it is slow)")
     ucr.add_argument("--kshape-seeds", type=int, default=None,
                      help="run KShape for the first N seeds only (default: all); one seed of it takes ~400 s on "
@@ -464,6 +538,8 @@ def main():
                      help=f"smoke run: 2 seeds, {', '.join(QUICK_DATASETS)}, pretrain_epochs=2, max_epochs=2")
     merged = commands.add_parser("table", parents=[common], help="one table from several ucr JSON files")
     merged.add_argument("files", nargs="+")
+    merged.add_argument("--rst", action="store_true", help="print the defaults table as a reStructuredText list-table")
+    merged.add_argument("--title", default="LoSTer defaults", help="caption of the --rst table")
     budget = commands.add_parser("budget", parents=[common, data],
                                  help=f"full training budget and FLOP/s on {BUDGET_DATASET}")
     budget.add_argument("--seeds", type=int, default=1)

@@ -9,7 +9,7 @@ from ._batching import BatchStream, iter_slices, to_tensor
 from ._device import resolve_device
 from ._distributed import SINGLE_PROCESS, DataParallel, resolve_distributed
 from ._inference import map_batches
-from ._loop import TrainingDivergedError, TrainingLoop, exponential_decay_to_floor
+from ._loop import MIN_STEPS_PER_EPOCH, TrainingDivergedError, TrainingLoop, exponential_decay_to_floor
 from ._random import (
                       cpu_threads,
                       derive_seed,
@@ -24,6 +24,7 @@ from ._random import (
 
 __all__ = [
     "BatchStream",
+    "MIN_STEPS_PER_EPOCH",
     "DataParallel",
     "SINGLE_PROCESS",
     "TrainingDivergedError",

@@ -14,6 +14,12 @@ from tqdm.std import tqdm as _plain_tqdm
 from ._distributed import SINGLE_PROCESS
 from ._random import explicit_draws_only
 
+# On data smaller than this many mini-batches an estimator may count this many steps as an
+# epoch (TrainingLoop's steps_per_epoch, or set_steps_per_epoch for one phase): epoch counts,
+# schedules and stopping rules written for hundreds of steps per epoch otherwise give small
+# data a handful of updates.
+MIN_STEPS_PER_EPOCH = 10
+
 
 class TrainingDivergedError(FloatingPointError, ValueError):
     """Training kept producing non-finite losses or weights after every recovery attempt.
@@ -77,6 +83,7 @@ class EpochProgress:
         self.total_epochs = total_steps / steps_per_epoch
         self.stream = sys.stderr if stream is None else stream
         self.phase = None
+        self._epoch_at = None  # step -> epochs, once a phase with another epoch length replans
         self.started = time.perf_counter()
         self._next_line_step = 0
         self._bar = None
@@ -89,7 +96,14 @@ class EpochProgress:
             self._line(f"{self.total_epochs:g} epochs planned")
 
     def _epochs(self, step):
-        return step / self.steps_per_epoch
+        return step / self.steps_per_epoch if self._epoch_at is None else self._epoch_at(step)
+
+    def replan(self, epoch_at):
+        """Count epochs with ``epoch_at(step)`` from now on (a phase with another epoch length)."""
+        self._epoch_at = epoch_at
+        self.total_epochs = epoch_at(self.total_steps)
+        if self._bar is not None:
+            self._bar.total = self.total_epochs
 
     def _line(self, text):
         print(f"{self.description}: {text}", file=self.stream, flush=True)
@@ -165,7 +179,9 @@ class TrainingLoop:
         Restores allowed before giving up.
     steps_per_epoch : int, default=None
         Steps that make one epoch in history and progress; ``None``: the batches of one pass
-        over the data (an estimator may count more steps as an epoch on small data).
+        over the data (an estimator may count more steps as an epoch on small data, e.g.
+        ``max(batches, MIN_STEPS_PER_EPOCH)``). :meth:`set_steps_per_epoch` changes it for
+        the phases that follow.
     group : DataParallel, default=None
         Data-parallel training over several processes: after each backward pass the gradients,
         the logged losses and the finiteness of every rank's loss are all-reduced in one buffer,
@@ -184,6 +200,8 @@ class TrainingLoop:
         self.optimizer = optimizer
         self.batches = batches
         self.steps_per_epoch = steps_per_epoch or batches.steps_per_epoch
+        # Epochs are counted from (step, epoch) = this origin; set_steps_per_epoch moves it.
+        self._epoch_origin = (0, 0.0)
         self.learning_rate_at = learning_rate_at
         self.total_steps = total_steps
         self.verbose = verbose
@@ -202,6 +220,25 @@ class TrainingLoop:
         self._exception_before = sys.exc_info()[1]  # a caller's own handled exception is not ours
         if verbose == 1:
             self._progress = EpochProgress(description, total_steps, self.steps_per_epoch, start_step)
+
+    def epoch_at(self, step):
+        """The (fractional) epoch count at global ``step``."""
+        origin_step, origin_epoch = self._epoch_origin
+        return origin_epoch + (step - origin_step) / self.steps_per_epoch
+
+    def set_steps_per_epoch(self, steps_per_epoch, epoch=None):
+        """Count ``steps_per_epoch`` steps as one epoch from the current step on.
+
+        For a phase whose epochs are longer than one pass over the data (LoSTer's joint phase
+        on small data); ``epoch`` is the epoch count reached now (default: the current
+        count). History entries and progress then count epochs of the new length, and an
+        epoch ends every ``steps_per_epoch`` steps from here.
+        """
+        epoch = self.epoch_at(self.step) if epoch is None else float(epoch)
+        self._epoch_origin = (self.step, epoch)
+        self.steps_per_epoch = int(steps_per_epoch)
+        if self._progress is not None:
+            self._progress.replan(self.epoch_at)
 
     def run(self, n_steps, loss_fn, phase):
         """Run ``n_steps`` optimiser steps with ``loss_fn(batch, step) -> (loss, logs)``.
@@ -235,7 +272,7 @@ class TrainingLoop:
                 done += 1
                 if self._progress is not None:
                     self._progress.update(self.step, phase)
-                if self.step % self.steps_per_epoch == 0:
+                if (self.step - self._epoch_origin[0]) % self.steps_per_epoch == 0:
                     self._end_epoch(phase, sums, seen, skipped, learning_rate, started)
                     sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
         except KeyboardInterrupt:
@@ -249,7 +286,7 @@ class TrainingLoop:
             self._end_epoch(phase, sums, seen, skipped,
                             self.learning_rate_at(max(self.step - 1, 0)) * self.learning_rate_scale, started)
         if self.interrupted:
-            self.history.append({"epoch": self.step / self.steps_per_epoch, "phase": phase,
+            self.history.append({"epoch": self.epoch_at(self.step), "phase": phase,
                                  "event": "interrupted", "step": self.step})
         self.module.eval()
         return done
@@ -311,7 +348,7 @@ class TrainingLoop:
         self._load_good_state()
         self.optimizer.state = defaultdict(dict)  # moments computed from the bad steps
         self.learning_rate_scale *= 0.5
-        self.history.append({"epoch": self.step / self.steps_per_epoch, "phase": phase,
+        self.history.append({"epoch": self.epoch_at(self.step), "phase": phase,
                              "event": "restored", "reason": reason,
                              "learning_rate_scale": self.learning_rate_scale})
         warnings.warn(f"Training in {phase} hit {reason}; restored the last good weights and halved the "
@@ -319,7 +356,7 @@ class TrainingLoop:
                       RuntimeWarning, stacklevel=4)
 
     def _record(self, phase, sums, seen, skipped, learning_rate, started):
-        entry = {"epoch": self.step / self.steps_per_epoch, "phase": phase, "steps": seen + skipped}
+        entry = {"epoch": self.epoch_at(self.step), "phase": phase, "steps": seen + skipped}
         entry.update({key: float(value) / max(seen, 1) for key, value in sums.items()})
         entry.update(learning_rate=learning_rate, nonfinite_steps=skipped, seconds=time.perf_counter() - started)
         self.history.append(entry)

@@ -13,9 +13,11 @@ from sklearn.utils import check_array
 
 from ._model import LoSTerNetwork
 
-# Bytes per network weight at the peak of a fit, on the training device: the float32 weight,
-# its gradient, Adam's two moments and the loop's copy of the last good weights (5 x 4), plus
-# the float64 copy made for inference at the end of the fit (8) while Adam's moments live.
+# Bytes per network weight at the peak of a fit, on the training device. Joint phase: the float32
+# weight, its gradient, Adam's two moments, the loop's copy of the last good weights, the
+# absorbing-cluster guard's copy of the epoch's start and the keep-the-better rule's copy of the
+# phase's start (7 x 4). At the end: the float64 copy made for inference (8) while Adam's
+# moments and the loop's and guard's copies live (4 x 4; the rule's copy is released first).
 _BYTES_PER_WEIGHT = 28
 # float32 values per series value in a training batch: both views, their NaN mask and masked
 # copy, the reconstruction, the residual blocks' temporaries and all their gradients.

@@ -3,13 +3,13 @@
 import math
 from dataclasses import dataclass
 
-from .._engine import exponential_decay_to_floor
+from .._engine import MIN_STEPS_PER_EPOCH, exponential_decay_to_floor
 from ._losses import annealing_weight
 
-# On data smaller than this many mini-batches an epoch counts as this many steps: the paper's
-# epoch counts assume hundreds of steps per epoch, and 30 steps of warm-up on 55 samples leave
-# an untrained encoder whose embeddings collapse onto one component.
-MIN_STEPS_PER_EPOCH = 10
+# MIN_STEPS_PER_EPOCH (the engine's, shared with LoSTer's joint phase): on data smaller than
+# that many mini-batches an epoch counts as that many steps: the paper's epoch counts assume
+# hundreds of steps per epoch, and 30 steps of warm-up on 55 samples leave an untrained
+# encoder whose embeddings collapse onto one component.
 
 
 def epochs_to_steps(epochs, steps_per_epoch):

@@ -134,6 +134,44 @@ def test_training_loop_learns_and_records_history():
     assert_allclose(module.weight.detach().numpy().ravel(), target.numpy(), atol=1e-2)
 
 
+def test_set_steps_per_epoch_counts_longer_epochs_from_the_current_step():
+    # 4 batches per pass: 6 steps of 4-step epochs, then 10-step epochs from step 6 on (epoch 1.5).
+    module, target, optimizer, stream = _linear_problem()
+
+    def loss_fn(batch, step):
+        loss = ((module(batch).squeeze(1) - batch @ target) ** 2).mean()
+        return loss, {"loss": loss}
+
+    history = []
+    loop = TrainingLoop(module, optimizer, stream, lambda step: 0.1, total_steps=26, history=history)
+    loop.run(6, loss_fn, phase="a")
+    loop.set_steps_per_epoch(10)
+    loop.run(10, loss_fn, phase="b")
+    loop.run(10, loss_fn, phase="b")
+    assert [(entry["phase"], entry["steps"], entry["epoch"]) for entry in history] == [
+        ("a", 4, 1.0), ("a", 2, 1.5), ("b", 10, 2.5), ("b", 10, 3.5)]
+    loop.set_steps_per_epoch(5, epoch=7)
+    loop.run(5, loss_fn, phase="c")
+    assert history[-1]["epoch"] == 8.0 and history[-1]["steps"] == 5 and len(history) == 5
+
+
+def test_progress_follows_a_change_of_epoch_length(capsys):
+    module, target, optimizer, stream = _linear_problem()
+
+    def loss_fn(batch, step):
+        loss = ((module(batch).squeeze(1) - batch @ target) ** 2).mean()
+        return loss, {"loss": loss}
+
+    loop = TrainingLoop(module, optimizer, stream, lambda step: 0.1, total_steps=26, verbose=1, description="fit")
+    loop.run(6, loss_fn, phase="a")
+    loop.set_steps_per_epoch(10)
+    loop.run(20, loss_fn, phase="b")
+    loop.close()
+    lines = capsys.readouterr().err.splitlines()  # not a terminal: plain lines
+    assert lines[0].startswith("fit: 6.5 epochs planned")  # 26 steps of 4-step epochs
+    assert lines[-1].startswith("fit: done at epoch 3.5 of 3.5")  # 6 steps of 4, then 20 of 10
+
+
 def test_training_loop_skips_nonfinite_steps_without_touching_weights():
     module, target, optimizer, stream = _linear_problem()
     before = [p.detach().clone() for p in module.parameters()]

@@ -8,7 +8,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import check_clustering
 
 from skdeepcluster import LoSTerClustering
-from skdeepcluster.loster import PAPER_PARAMS, silhouette_scorer
+from skdeepcluster._engine import MIN_STEPS_PER_EPOCH
+from skdeepcluster.loster import PAPER_PARAMS, _estimator, silhouette_scorer
 from tests._configs import tiny_loster
 
 
@@ -124,3 +125,70 @@ def test_silhouette_scorer_input_errors():
     with pytest.raises(ValueError, match="at least 3"):
         silhouette_scorer(model, X[:2])
     assert -1.0 <= silhouette_scorer(model, X) <= 1.0
+
+
+def test_a_joint_epoch_is_at_least_min_steps_on_small_data():
+    # 60 series in batches of 32: one step per pass. Pretraining epochs stay one pass; a joint
+    # epoch is MIN_STEPS_PER_EPOCH steps, so its learning rate and label-change check do not run
+    # per single step (the rate decayed before the labels reached the partition).
+    X, _ = _three_waves(n_samples=60)
+    model = tiny_loster(n_clusters=3, pretrain_epochs=3, max_epochs=2, tol=0).fit(X)
+    pretrain = [entry for entry in model.history_ if entry["phase"] == "pretrain"]
+    joint = [entry for entry in model.history_ if entry["phase"] == "joint" and "event" not in entry]
+    assert [entry["steps"] for entry in pretrain] == [1, 1, 1]
+    assert [entry["steps"] for entry in joint] == [MIN_STEPS_PER_EPOCH] * 2
+    assert [entry["epoch"] for entry in joint] == [4.0, 5.0]
+    assert model.n_iter_ == 5
+
+
+def test_a_joint_epoch_is_one_pass_on_data_of_min_steps_batches_or_more():
+    X, _ = _three_waves(n_samples=MIN_STEPS_PER_EPOCH * 8 + 3)
+    model = tiny_loster(n_clusters=3, pretrain_epochs=1, max_epochs=2, tol=0, batch_size=8).fit(X)
+    steps = {entry["phase"]: entry["steps"] for entry in model.history_ if "steps" in entry}
+    assert steps == {"pretrain": MIN_STEPS_PER_EPOCH, "joint": MIN_STEPS_PER_EPOCH}
+
+
+@pytest.mark.parametrize("start_wins", [True, False])
+def test_the_joint_phase_keeps_the_better_of_its_start_and_end(monkeypatch, start_wins):
+    X, _ = _three_waves()
+    start = tiny_loster(n_clusters=3, max_epochs=0).fit(X)
+    judged = []
+
+    def agreement(neighbours, labels):
+        # The criterion sees the start's labels first, then the end's, on the same neighbours.
+        judged.append((neighbours.copy(), labels.copy()))
+        return (0.5 if len(judged) == 1 else 0.2) if start_wins else (0.2 if len(judged) == 1 else 0.5)
+
+    monkeypatch.setattr(_estimator, "_neighbour_agreement", agreement)
+    model = tiny_loster(n_clusters=3, max_epochs=5, tol=0, keep_better=True).fit(X)
+    assert len(judged) == 2
+    np.testing.assert_array_equal(judged[0][0], judged[1][0])
+    # All 90 series (fewer than SELECTION_SAMPLE), each with its n_neighbors nearest other series.
+    assert judged[0][0].shape == (90, 10) and not (judged[0][0] == np.arange(90)[:, None]).any()
+    np.testing.assert_array_equal(judged[0][1], start.labels_)
+    kept = [entry for entry in model.history_ if entry.get("event") == "kept_start"]
+    if start_wins:
+        assert len(kept) == 1 and kept[0]["neighbour_agreement_start"] == 0.5
+        # The start's weights and centroids, bit for bit.
+        np.testing.assert_array_equal(model.cluster_centers_, start.cluster_centers_)
+        np.testing.assert_array_equal(model.labels_, start.labels_)
+    else:
+        assert not kept
+        np.testing.assert_array_equal(model.labels_, judged[1][1])
+        assert not np.array_equal(model.cluster_centers_, start.cluster_centers_)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_neighbour_agreement_is_corrected_for_chance():
+    neighbours = np.array([[1], [0], [3], [2]])
+    assert _estimator._neighbour_agreement(neighbours, np.array([0, 0, 1, 1])) == 1.0
+    # One cluster agrees everywhere but scores worst; a labelling that splits every pair scores below 0.
+    assert _estimator._neighbour_agreement(neighbours, np.zeros(4, dtype=int)) == -1.0
+    assert _estimator._neighbour_agreement(neighbours, np.array([0, 1, 0, 1])) < 0
+
+
+def test_keep_better_is_opt_in_and_not_for_the_paper_method(monkeypatch):
+    monkeypatch.setattr(_estimator, "_neighbour_agreement", lambda neighbours, labels: pytest.fail("judged"))
+    X, _ = _three_waves()
+    tiny_loster(n_clusters=3, max_epochs=2, tol=0).fit(X)
+    tiny_loster(n_clusters=3, max_epochs=2, tol=0, keep_better=True, **PAPER_PARAMS).fit(X)

@@ -47,12 +47,17 @@ def test_integer_weights_act_like_repeated_series(params):
     assert adjusted_rand_score(weighted.labels_, repeated.predict(X)) == 1.0
     assert adjusted_rand_score(Y, weighted.labels_) == 1.0
     if not params:
-        # Within each model's own embedding, the weighted mean of score_samples (about -1 for
-        # typical members with bandwidth="auto") agrees within 0.5. Not for the paper's Gumbel
-        # phase: the repeated data's epochs have twice the steps, and its short budget then
-        # ends at other distances.
-        assert np.average(weighted.score_samples(X), weights=weights) == pytest.approx(
-            np.average(repeated.score_samples(X), weights=weights), abs=0.5)
+        # The bandwidth (set before the joint phase from the weighted part statistics) agrees
+        # within 20 %, and the weighted mean of score_samples within a factor 1.5: since joint
+        # epochs last at least 10 steps, the joint phase moves the tiny set's embedding further,
+        # and refits of the same repeated data with seeds 0-2 spread from -4.2 to -9.2 (the
+        # weighted fit: -6.0 to -14.1). Not for the paper's Gumbel phase: the repeated data's
+        # epochs have twice the steps, and its short budget then ends at other distances.
+        assert weighted.bandwidth_ == pytest.approx(repeated.bandwidth_, rel=0.2)
+        weighted_score = np.average(weighted.score_samples(X), weights=weights)
+        repeated_score = np.average(repeated.score_samples(X), weights=weights)
+        assert weighted_score < 0 and repeated_score < 0
+        assert 1 / 1.5 < weighted_score / repeated_score < 1.5
 
 
 def test_weighted_bandwidth_and_channel_statistics():
