@@ -105,12 +105,12 @@ def load_set(name, data_dir):
     return StandardScaler().fit_transform(merged[:, 1:]), np.unique(merged[:, 0], return_inverse=True)[1], {}
 
 
-def compare_on_set(name, X, y, params, seed, n_jobs, baselines=("kmeans", "gmm", "spectral")):
+def compare_on_set(name, X, y, params, seed, n_jobs, baselines=("kmeans", "gmm", "spectral"), overrides=None):
     """One seed on one set: S3VDC (ACC at initialisation and at the end) and the three baselines."""
     k = len(np.unique(y))
     row = {"set": name, "seed": seed}
     started = time.perf_counter()
-    model = S3VDCClustering(k, **params, n_jobs=n_jobs, random_state=seed).fit(X)
+    model = S3VDCClustering(k, **{**params, **(overrides or {})}, n_jobs=n_jobs, random_state=seed).fit(X)
     row["s3vdc_seconds"] = time.perf_counter() - started
     row["s3vdc_init"] = clustering_accuracy(y, model.initial_labels_)
     row["s3vdc"] = clustering_accuracy(y, model.labels_)
@@ -161,7 +161,8 @@ def sets_benchmark(args):
     for name in names:
         X, y, params = load_set(name, args.data_dir)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            rows.append(compare_on_set(name, X, y, params, seed, args.n_jobs))
+            overrides = {"init_partition": args.init_partition} if args.init_partition else None
+            rows.append(compare_on_set(name, X, y, params, seed, args.n_jobs, overrides=overrides))
             print("  " + " ".join(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}"
                                   for key, value in rows[-1].items()), flush=True)
     columns = ("s3vdc_init", "s3vdc", "kmeans", "gmm", "spectral")
@@ -175,7 +176,8 @@ def sets_benchmark(args):
     print(f"\nnon-finite steps: {sum(r['nonfinite_steps'] for r in rows)}; fits ending with an empty component: "
           f"{sum(r['empty_components'] > 0 for r in rows)} of {len(rows)}; components re-seeded during fits: "
           f"{sum(r['reseeded'] for r in rows)}")
-    return {"mode": "sets", "machine": machine_description(), "n_jobs": args.n_jobs, "rows": rows}
+    return {"mode": "sets", "machine": machine_description(), "n_jobs": args.n_jobs,
+            "init_partition": args.init_partition or "default", "rows": rows}
 
 
 def run_comparison(X, y, params, seeds, device, verbose):
@@ -285,6 +287,8 @@ def main():
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--paper-schedule", action="store_true", help="MNIST: the paper's full Table 2 schedule")
     parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--init-partition", choices=("spectral", "kmeans", "umap"), default=None,
+                        help="sets: this init_partition instead of the default")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

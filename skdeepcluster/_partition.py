@@ -6,7 +6,8 @@ of each part. Both papers use k-means there. k-means on a weak embedding is a we
 while a partition of the k-nearest-neighbour graph of the same points follows the manifold the
 autoencoder found (N2D, McConville et al. 2019; the deep-clustering review of Lafabregue et al.
 2022 found UMAP + k-means the strongest time-series baseline): ``"spectral"`` is that
-partition with scikit-learn alone.
+partition with scikit-learn alone. ``"umap"`` is N2D's own recipe (UMAP, then a Gaussian
+mixture), with the optional package umap-learn.
 """
 
 import warnings
@@ -16,9 +17,13 @@ from scipy import sparse
 from sklearn import config_context
 from sklearn.cluster import KMeans
 from sklearn.manifold import spectral_embedding
+from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 
-PARTITION_METHODS = ("kmeans", "spectral")
+PARTITION_METHODS = ("kmeans", "spectral", "umap")
+# N2D (McConville et al. 2019, section 3): UMAP to n_clusters dimensions, 20 neighbours,
+# min_dist 0 (points of a cluster packed together), then a full-covariance Gaussian mixture.
+UMAP_NEIGHBORS = 20
 
 
 def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10, n_init=10,
@@ -29,12 +34,17 @@ def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10
     ----------
     embedding : ndarray of shape (n_samples, n_features)
     n_clusters : int
-    method : {"kmeans", "spectral"}
+    method : {"kmeans", "spectral", "umap"}
         ``"kmeans"``: k-means++ with ``n_init`` restarts (both papers). ``"spectral"``:
         normalised spectral clustering (Ng, Jordan and Weiss 2001) of the symmetrised
         ``n_neighbors``-nearest-neighbour graph, its spectral embedding partitioned by k-means.
         Falls back to k-means when the graph cannot give ``n_clusters`` parts (fewer samples
         than ``n_neighbors + n_clusters``, a graph with more connected components than parts).
+        ``"umap"``: N2D's partition, UMAP of the points to ``n_clusters`` dimensions
+        (``UMAP_NEIGHBORS`` neighbours, ``min_dist=0``) and a full-covariance Gaussian mixture
+        of the projection (weighted k-means of it with ``sample_weight``, since
+        GaussianMixture takes no weights); needs umap-learn, falls back to k-means on fewer
+        than ``UMAP_NEIGHBORS + n_clusters`` samples.
     n_neighbors : int
         Neighbours per point in the graph (``"spectral"``).
     n_init : int
@@ -75,7 +85,11 @@ def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10
         # caller handles parts that come out empty.
         warnings.filterwarnings("ignore", message="Number of distinct clusters")
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        if method == "spectral" and n_clusters > 1 and n_samples > n_neighbors + n_clusters:
+        if method == "umap":
+            umap = _import_umap()
+            if n_clusters > 1 and n_samples > UMAP_NEIGHBORS + n_clusters:
+                return _umap_labels(umap, embedding, n_clusters, n_init, random_state, sample_weight)
+        elif method == "spectral" and n_clusters > 1 and n_samples > n_neighbors + n_clusters:
             labels = _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs,
                                       sample_weight)
             if labels is not None:
@@ -84,6 +98,28 @@ def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10
             raise ValueError(f"Unknown partition method {method!r}; expected one of {PARTITION_METHODS}.")
         return KMeans(n_clusters, n_init=n_init, random_state=random_state).fit(
             embedding, sample_weight=sample_weight).labels_
+
+
+def _import_umap():
+    try:
+        import umap
+    except ImportError as error:
+        raise ImportError("The 'umap' partition needs the optional package umap-learn: "
+                          "pip install umap-learn (or skdeepcluster[umap]).") from error
+    return umap
+
+
+def _umap_labels(umap, embedding, n_clusters, n_init, random_state, sample_weight):
+    rng = np.random.RandomState(random_state)
+    with warnings.catch_warnings():
+        # umap-learn says that a fixed random_state makes it single-threaded: that is the point.
+        warnings.filterwarnings("ignore", message="n_jobs value")
+        projection = umap.UMAP(n_components=n_clusters, n_neighbors=UMAP_NEIGHBORS, min_dist=0.0,
+                               random_state=rng.randint(np.iinfo(np.int32).max)).fit_transform(embedding)
+    seed = rng.randint(np.iinfo(np.int32).max)
+    if sample_weight is not None:
+        return KMeans(n_clusters, n_init=n_init, random_state=seed).fit(projection, sample_weight=sample_weight).labels_
+    return GaussianMixture(n_clusters, covariance_type="full", random_state=seed).fit(projection).predict(projection)
 
 
 def _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs, sample_weight=None):

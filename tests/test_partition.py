@@ -147,3 +147,4 @@ def test_zero_weight_points_do_not_change_the_partition_of_the_others(method):
     without = partition_embedding(X, 2, method, random_state=0, sample_weight=weights)
     np.testing.assert_array_equal(with_zeros[:80], without)
     assert set(with_zeros[80:]) <= {0, 1}
+

@@ -25,7 +25,7 @@ from .._engine import (
     seeded_torch,
 )
 from .._engine._batching import to_tensor
-from .._partition import PARTITION_METHODS, part_statistics, partition_embedding
+from .._partition import part_statistics, partition_embedding
 from . import _losses
 from ._augment import augment_series
 from ._model import AUGMENTED, ORIGINAL, LoSTerNetwork
@@ -358,7 +358,7 @@ class LoSTerClustering(_BaseDeepClustering):
         "normalize": [StrOptions({"auto"}), "boolean"],
         "variable_length": [StrOptions({"resample", "mask"})],
         "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init": [StrOptions(set(PARTITION_METHODS))],
+        "init": [StrOptions({"kmeans", "spectral"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "joint_assignments": [StrOptions({"partition", "gumbel"})],
         "joint_optimizer": [StrOptions({"adam", "sgd"})],
