@@ -76,11 +76,11 @@ class EpochProgress:
     starts, at every tenth of the planned epochs, and at the end.
     """
 
-    def __init__(self, description, total_steps, steps_per_epoch, start_step=0, stream=None):
+    def __init__(self, description, total_steps, steps_per_epoch, start_step=0, stream=None, planned_epochs=None):
         self.description = description
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = total_steps
-        self.total_epochs = total_steps / steps_per_epoch
+        self.total_epochs = total_steps / steps_per_epoch if planned_epochs is None else planned_epochs
         self.stream = sys.stderr if stream is None else stream
         self.phase = None
         self._epoch_at = None  # step -> epochs, once a phase with another epoch length replans
@@ -182,6 +182,9 @@ class TrainingLoop:
         over the data (an estimator may count more steps as an epoch on small data, e.g.
         ``max(batches, MIN_STEPS_PER_EPOCH)``). :meth:`set_steps_per_epoch` changes it for
         the phases that follow.
+    planned_epochs : float, default=None
+        The epochs the progress display announces; ``None``: ``total_steps / steps_per_epoch``.
+        For a fit whose later phase counts longer epochs (:meth:`set_steps_per_epoch`).
     group : DataParallel, default=None
         Data-parallel training over several processes: after each backward pass the gradients,
         the logged losses and the finiteness of every rank's loss are all-reduced in one buffer,
@@ -192,7 +195,7 @@ class TrainingLoop:
 
     def __init__(self, module, optimizer, batches, learning_rate_at, total_steps, verbose=0,
                  history=None, description="fit", start_step=0, patience=10, max_restores=4, group=None,
-                 steps_per_epoch=None):
+                 steps_per_epoch=None, planned_epochs=None):
         self.group = SINGLE_PROCESS if group is None else group
         if self.group.rank != 0:
             verbose = 0
@@ -219,7 +222,8 @@ class TrainingLoop:
         self._progress = None
         self._exception_before = sys.exc_info()[1]  # a caller's own handled exception is not ours
         if verbose == 1:
-            self._progress = EpochProgress(description, total_steps, self.steps_per_epoch, start_step)
+            self._progress = EpochProgress(description, total_steps, self.steps_per_epoch, start_step,
+                                           planned_epochs=planned_epochs)
 
     def epoch_at(self, step):
         """The (fractional) epoch count at global ``step``."""

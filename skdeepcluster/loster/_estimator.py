@@ -620,9 +620,13 @@ class LoSTerClustering(_BaseDeepClustering):
             # fused: one kernel for the whole update; the per-tensor Adam took a third of a CPU step.
             optimizer = torch.optim.Adam(network.autoencoder_parameters(), lr=self.pretrain_learning_rate,
                                          fused=True)
+            # Joint epochs longer than a pass over the data: announce pretraining and joint epochs.
+            planned_epochs = None if joint_steps == steps else (
+                -(-(progress["pretrain_steps"] + pretrain_left) // steps) + first_epoch + joint_epochs)
             loop = TrainingLoop(network, optimizer, batches, lambda step: self.pretrain_learning_rate,
                                 start_step + pretrain_left + joint_epochs * joint_steps, self.verbose, history,
-                                description="LoSTer", start_step=start_step, group=group)
+                                description="LoSTer", start_step=start_step, group=group,
+                                planned_epochs=planned_epochs)
             converged, epochs_run, initial_labels = False, 0, None
             # The labels of the stopping rule: data-parallel, each rank those of its share of the series.
             share = group.shard(series.shape[0])
