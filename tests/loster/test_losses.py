@@ -12,6 +12,10 @@ def _tensor(array):
 
 
 def _nt_xent_by_hand(anchors, others, temperature):
+    return np.mean(_per_anchor_nt_xent_by_hand(anchors, others, temperature))
+
+
+def _per_anchor_nt_xent_by_hand(anchors, others, temperature):
     anchors = anchors / np.linalg.norm(anchors, axis=1, keepdims=True)
     others = others / np.linalg.norm(others, axis=1, keepdims=True)
     losses = []
@@ -20,7 +24,7 @@ def _nt_xent_by_hand(anchors, others, temperature):
         candidates += [anchors[i] @ anchors[j] for j in range(len(anchors)) if j != i]
         logits = np.array(candidates) / temperature
         losses.append(-logits[i] + np.log(np.exp(logits).sum()))
-    return np.mean(losses)
+    return np.array(losses)
 
 
 def test_temperature_schedule_matches_the_spec_table():
@@ -110,18 +114,6 @@ def test_gumbel_samples_follow_the_assignment_probabilities():
     counts = _losses.gumbel_hard_assignments(probabilities.log(), temperature=10.0).sum(0) / 20000
     torch.random.set_rng_state(generator_state)
     np.testing.assert_allclose(counts.numpy(), [0.7, 0.2, 0.1], atol=0.015)
-
-
-def _per_anchor_nt_xent_by_hand(anchors, others, temperature):
-    anchors = anchors / np.linalg.norm(anchors, axis=1, keepdims=True)
-    others = others / np.linalg.norm(others, axis=1, keepdims=True)
-    losses = []
-    for i in range(len(anchors)):
-        candidates = [anchors[i] @ others[j] for j in range(len(others))]
-        candidates += [anchors[i] @ anchors[j] for j in range(len(anchors)) if j != i]
-        logits = np.array(candidates) / temperature
-        losses.append(-logits[i] + np.log(np.exp(logits).sum()))
-    return np.array(losses)
 
 
 def test_masked_mse_ignores_what_is_under_the_mask_weighted_or_not():
