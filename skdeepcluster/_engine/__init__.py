@@ -5,7 +5,7 @@ or memmaps, the training loop with its history and progress, batched no-grad inf
 and moving torch state to the CPU for pickling.
 """
 
-from ._batching import BatchStream, iter_slices, to_tensor
+from ._batching import BatchStream, BatchWeights, iter_slices, to_tensor
 from ._device import resolve_device
 from ._distributed import SINGLE_PROCESS, DataParallel, resolve_distributed
 from ._inference import map_batches
@@ -24,6 +24,7 @@ from ._random import (
 
 __all__ = [
     "BatchStream",
+    "BatchWeights",
     "MIN_STEPS_PER_EPOCH",
     "DataParallel",
     "SINGLE_PROCESS",

@@ -78,3 +78,28 @@ class BatchStream:
             indices, self.weight = self.group.shard_batch(indices)
         self.last_indices = indices  # rows of the batch, for losses with per-sample targets
         return to_tensor(self.X[indices], self.device)
+
+
+class BatchWeights:
+    """Sample weights of the rows in the current mini-batch of a :class:`BatchStream`.
+
+    ``weights`` are the training rows' weights divided by their mean, or None (unweighted):
+    the weighted batch mean ``mean(w_i * loss_i)`` then keeps the scale of the unweighted
+    one, and, data-parallel (the rows are this rank's share), the averaging of the ranks'
+    gradients stays exact, which a division by each batch's weight sum would not.
+    """
+
+    def __init__(self, weights=None, batches=None, device=None):
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+        self.batches = batches
+
+    def of_batch(self):
+        """The weights of the rows of the last batch drawn (None when unweighted)."""
+        if self.weights is None:
+            return None
+        return self.weights[torch.as_tensor(self.batches.last_indices, device=self.weights.device)]
+
+    def mean(self, values):
+        """The (weighted) mean over the batch of per-row ``values``."""
+        weights = self.of_batch()
+        return values.mean() if weights is None else (values * weights.to(values.dtype)).mean()

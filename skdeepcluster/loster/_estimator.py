@@ -18,6 +18,7 @@ from .._base import FLOAT_DTYPES, MAX_LEARNING_RATE, MAX_SCALE, MIN_SCALE, _Base
 from .._engine import (
     MIN_STEPS_PER_EPOCH,
     BatchStream,
+    BatchWeights,
     TrainingLoop,
     map_batches,
     resolve_cpu_threads,
@@ -631,7 +632,7 @@ class LoSTerClustering(_BaseDeepClustering):
             # The labels of the stopping rule: data-parallel, each rank those of its share of the series.
             share = group.shard(series.shape[0])
             try:
-                batch_weights = _BatchWeights(weights, batches, device)
+                batch_weights = BatchWeights(weights, batches, device)
                 progress["pretrain_steps"] += loop.run(pretrain_left, self._pretrain_loss(network, batch_weights),
                                                        phase="pretrain")
                 if progress["centroids_initialized"] and not loop.interrupted:
@@ -1087,23 +1088,6 @@ class LoSTerClustering(_BaseDeepClustering):
             ``-min_j ||z_i - mu_j||^2 / sigma^2`` (higher is a better fit).
         """
         return -self._center_distances(X).min(axis=1) / self.bandwidth_**2
-
-
-class _BatchWeights:
-    """The sample weights of the rows of the current batch (``batches.last_indices``), or None.
-
-    ``weights`` are the training rows' weights divided by their mean (None: unweighted).
-    Data-parallel, the rows are this rank's share of the batch.
-    """
-
-    def __init__(self, weights, batches, device):
-        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
-        self.batches = batches
-
-    def of_batch(self):
-        if self.weights is None:
-            return None
-        return self.weights[torch.as_tensor(self.batches.last_indices, device=self.weights.device)]
 
 
 def _squared_distances(embedding, centers):

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from .._base import MAX_LEARNING_RATE, _BaseDeepClustering
 from .._engine import (
     BatchStream,
+    BatchWeights,
     TrainingLoop,
     map_batches,
     randn_like,
@@ -443,7 +444,7 @@ class S3VDCClustering(_BaseDeepClustering):
                                 steps_per_epoch=max(batches.steps_per_epoch, MIN_STEPS_PER_EPOCH))
             label_changes = []
             initial_labels = getattr(self, "initial_labels_", None) if start_step else None
-            batch_weights = _BatchWeights(weights, batches, device)
+            batch_weights = BatchWeights(weights, batches, device)
             try:
                 loop.run(schedule.warmup_steps - loop.step, self._warmup_loss(module, batch_weights), phase="warmup")
                 guide = None
@@ -578,7 +579,7 @@ class S3VDCClustering(_BaseDeepClustering):
 
     def _warmup_loss(self, module, batch_weights=None):
         reconstruction_loss = _RECONSTRUCTION_LOSSES[self.reconstruction][0]
-        mean = _BatchWeights(None) if batch_weights is None else batch_weights
+        mean = (BatchWeights() if batch_weights is None else batch_weights).mean
 
         def loss_fn(batch, step):
             # gamma-training as in the authors' code: decoder fed the encoder mean, KL to N(0, I).
@@ -592,7 +593,7 @@ class S3VDCClustering(_BaseDeepClustering):
 
     def _clustering_loss(self, module, schedule, guide=None, batches=None, batch_weights=None):
         reconstruction_loss = _RECONSTRUCTION_LOSSES[self.reconstruction][0]
-        mean = _BatchWeights(None) if batch_weights is None else batch_weights
+        mean = (BatchWeights() if batch_weights is None else batch_weights).mean
         guided_steps = self.guided_periods * schedule.period_steps if guide is not None else 0
         guide = None if guide is None else torch.as_tensor(guide)
 
@@ -840,27 +841,6 @@ class S3VDCClustering(_BaseDeepClustering):
         module = self.module_
         decode = module.decode if self.reconstruction == "gaussian" else (lambda z: torch.sigmoid(module.decode(z)))
         return map_batches(decode, latents, self.batch_size, self._module_device()), labels
-
-
-class _BatchWeights:
-    """The weighted batch mean of per-sample loss terms, weights read from the batch's rows.
-
-    ``weights`` are the training rows' sample weights divided by their mean (or None: a plain
-    mean), so that ``mean(w_i * loss_i)`` over a batch has the scale of the unweighted mean.
-    The rows of the current batch are ``batches.last_indices`` (data-parallel: this rank's
-    share; the normalisation by the data set's mean weight, not the batch's weight sum, keeps
-    the averaging of the ranks' gradients correct).
-    """
-
-    def __init__(self, weights, batches=None, device=None):
-        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
-        self.batches = batches
-
-    def __call__(self, values):
-        if self.weights is None:
-            return values.mean()
-        rows = torch.as_tensor(self.batches.last_indices, device=self.weights.device)
-        return (values * self.weights[rows].to(values.dtype)).mean()
 
 
 def _closest_means(embeddings, means):
