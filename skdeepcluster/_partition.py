@@ -171,13 +171,18 @@ def part_statistics(embedding, labels, n_clusters, variance_floor=None, sample_w
         means[part] = members.mean(axis=0)
         if len(members) > 1:
             variances[part] = members.var(axis=0)
-    filled = counts > 0
+    _reseed_empty_parts(embedding, means, counts > 0)
+    weights = np.maximum(counts, 1.0)
+    return weights / weights.sum(), means, np.maximum(variances, variance_floor)
+
+
+def _reseed_empty_parts(embedding, means, filled):
+    """Move the mean of each empty part (``~filled``) to the point farthest from the filled parts' means."""
+    filled = filled.copy()
     for part in np.flatnonzero(~filled):
         nearest = ((embedding[:, None, :] - means[None, filled]) ** 2).sum(-1).min(axis=1)
         means[part] = embedding[int(np.argmax(nearest))]
         filled[part] = True
-    weights = np.maximum(counts, 1.0)
-    return weights / weights.sum(), means, np.maximum(variances, variance_floor)
 
 
 def _weighted_variance(points, weights, mean):
@@ -201,10 +206,6 @@ def _weighted_part_statistics(embedding, labels, n_clusters, variance_floor, sam
         means[part] = np.average(members, axis=0, weights=weights)
         if len(members) > 1:
             variances[part] = _weighted_variance(members, weights, means[part])
-    filled = members_per_part > 0
-    for part in np.flatnonzero(~filled):
-        nearest = ((embedding[:, None, :] - means[None, filled]) ** 2).sum(-1).min(axis=1)
-        means[part] = embedding[int(np.argmax(nearest))]
-        filled[part] = True
+    _reseed_empty_parts(embedding, means, members_per_part > 0)
     weights = np.where(members_per_part > 0, totals, sample_weight.mean())
     return weights / weights.sum(), means, np.maximum(variances, variance_floor)
