@@ -37,9 +37,11 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from skdeepcluster import LoSTerClustering, S3VDCClustering
+from skdeepcluster._base import FitRun
 from skdeepcluster._engine import SINGLE_PROCESS, BatchStream, TrainingLoop, map_batches
 from skdeepcluster.metrics import clustering_accuracy
 from skdeepcluster.s3vdc import _losses as s3vdc_losses
+from skdeepcluster.s3vdc import _training
 from skdeepcluster.s3vdc._model import build_network
 
 # isort: split
@@ -210,7 +212,7 @@ def _time_steps(model, X, batch_size, n_steps, warmup_steps=20):
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
     schedule = type("Static", (), {"warmup_steps": 0, "beta": staticmethod(lambda step: 1.0)})()
     loop = TrainingLoop(module, optimizer, stream, lambda step: 1e-4, warmup_steps + n_steps)
-    loss_fn = model._clustering_loss(module, schedule)
+    loss_fn = _training.clustering_loss(model, module, schedule)
     loop.run(warmup_steps, loss_fn, phase="warmup")
     started = time.perf_counter()
     loop.run(n_steps, loss_fn, phase="clustering")
@@ -243,7 +245,9 @@ def paper_scale_worker(n_rows, out, max_threads):
         torch.set_num_threads(1)
         history = []
         started = time.perf_counter()
-        model._initialize_prior(module, X, np.random.RandomState(0), torch.device("cpu"), history, SINGLE_PROCESS)
+        run = FitRun(module=module, X=X, rng=np.random.RandomState(0), device=torch.device("cpu"), history=history,
+                     group=SINGLE_PROCESS, weights=None)
+        _training.initialize_prior(model, run)
         gmm_seconds = time.perf_counter() - started
         # labels_ at the end of fit: float64 posterior of every row, batch by batch.
         inference = module.double().eval()

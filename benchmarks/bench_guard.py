@@ -27,7 +27,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from skdeepcluster import LoSTerClustering, S3VDCClustering
 from skdeepcluster._demo import DIGITS_PARAMS, TRACE_PARAMS, load_digits_data, load_trace_data
-from skdeepcluster._engine import BatchStream, TrainingLoop, _loop
+from skdeepcluster._engine import BatchStream, TrainingLoop, _distributed, _guard
 from skdeepcluster.loster._model import LoSTerNetwork
 from skdeepcluster.metrics import clustering_accuracy
 from skdeepcluster.s3vdc._model import build_network
@@ -43,16 +43,18 @@ def step_seconds(module, X, loss_of, steps, guard):
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
     stream = BatchStream(X, 128, np.random.RandomState(0), torch.device("cpu"))
     loop = TrainingLoop(module, optimizer, stream, lambda step: 1e-4, total_steps=steps)
-    original = _loop._all_finite
+    # The guard's finiteness checks: every step's gradients (in the group's exchange) and every
+    # epoch's weights.
+    originals = (_distributed.all_finite, _guard.all_finite)
     if not guard:
-        _loop._all_finite = lambda tensors: True
+        _distributed.all_finite = _guard.all_finite = lambda tensors: True
     try:
         loop.run(3, lambda batch, step: (loss_of(module, batch), {}), phase="warm")
         started = time.perf_counter()
         loop.run(steps, lambda batch, step: (loss_of(module, batch), {}), phase="timed")
         return (time.perf_counter() - started) / steps
     finally:
-        _loop._all_finite = original
+        _distributed.all_finite, _guard.all_finite = originals
 
 
 def guard_cost(steps):
@@ -86,7 +88,7 @@ def guard_cost(steps):
 
 def inject(fail_at=(), corrupt_at=None):
     """Patch the loop: NaN losses at the steps in ``fail_at``; inf weights at ``corrupt_at``."""
-    original = TrainingLoop._train_step
+    original = TrainingLoop.train_step
 
     def patched(self, batch, loss_fn, sums):
         if self.step == corrupt_at:
@@ -99,7 +101,7 @@ def inject(fail_at=(), corrupt_at=None):
 
         return original(self, batch, failing, sums)
 
-    TrainingLoop._train_step = patched
+    TrainingLoop.train_step = patched
     return original
 
 
@@ -134,7 +136,7 @@ def recovery(quick):
                         warnings.simplefilter("ignore")
                         model = estimator(**params, device="cpu", random_state=0).fit(X)
                 finally:
-                    TrainingLoop._train_step = original
+                    TrainingLoop.train_step = original
             rows.append({"model": name, "failure": scenario, "steps": total,
                          "skipped": sum(entry.get("nonfinite_steps", 0) for entry in model.history_),
                          "restores": sum(entry.get("event") == "restored" for entry in model.history_),

@@ -41,6 +41,7 @@ from skdeepcluster import S3VDCClustering
 from skdeepcluster._demo import DIGITS_PARAMS, compare_models, load_digits_data
 from skdeepcluster._engine import resolve_device
 from skdeepcluster.metrics import clustering_accuracy
+from skdeepcluster.s3vdc import _training
 from skdeepcluster.s3vdc._model import build_network
 from skdeepcluster.s3vdc._prior import fit_mixture_prior
 from skdeepcluster.s3vdc._schedule import S3VDCSchedule
@@ -68,7 +69,7 @@ def training_flops_per_sample(model, X):
     batch = torch.as_tensor(X[: model.batch_size], dtype=torch.float32)
     static_step = S3VDCSchedule(warmup_steps=0, anneal_steps=0, static_steps=1, n_periods=1,
                                 gamma=model.gamma, power=model.anneal_power)
-    loss_fn = model._clustering_loss(network, static_step)
+    loss_fn = _training.clustering_loss(model, network, static_step)
     with FlopCounterMode(display=False) as counter:
         loss, _ = loss_fn(batch, 0)
         loss.backward()

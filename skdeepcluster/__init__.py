@@ -9,9 +9,8 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._persistence import ModelFileError, load  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .loster import LoSTerClustering  # noqa: E402
 from .s3vdc import S3VDCClustering  # noqa: E402
-
-__version__ = "0.1.0.dev0"
 
 __all__ = ["LoSTerClustering", "ModelFileError", "S3VDCClustering", "__version__", "load"]

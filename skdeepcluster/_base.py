@@ -4,15 +4,25 @@ import contextlib
 import copy
 import functools
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import derive_seed, resolve_device
+from ._engine import (
+    BatchStream,
+    BatchWeights,
+    TrainingLoop,
+    derive_seed,
+    resolve_cpu_threads,
+    resolve_device,
+    resolve_distributed,
+    seeded_torch,
+)
+from ._persistence import save_estimator
 
 FLOAT_DTYPES = (np.float64, np.float32)
 # Bounds of parameter constraints beyond which float32 training overflows or divides by ~0
@@ -21,12 +31,74 @@ MAX_LEARNING_RATE = 1e6
 MIN_SCALE, MAX_SCALE = 1e-6, 1e6
 
 
-class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
-    """Validation, tags, devices and CPU-safe pickling shared by the deep clusterers.
+class FitRun:
+    """What one ``fit`` works with, handed from hook to hook; hooks may add attributes of their own.
 
-    Subclasses implement ``fit`` and the algorithm; everything a user of
-    ``KMeans``/``GaussianMixture`` expects around it lives here.
+    Attributes
+    ----------
+    X : ndarray or memmap
+        The training rows (those of positive weight), as ``_validate_training_input`` returned them.
+    X_all : ndarray or memmap
+        Every row, weight 0 included (they get ``labels_`` too).
+    per_row, per_row_all : dict of ndarray
+        Other per-row arrays of ``_validate_training_input`` (LoSTer: the series' lengths), for
+        the training rows and for all rows.
+    X_input : object
+        The ``X`` passed to ``fit``, unchanged.
+    train_rows : ndarray or None
+        Indices of the training rows in ``X_all`` (None: all of them).
+    weights : ndarray or None
+        The training rows' sample weights divided by their mean (None: unweighted).
+    group : DataParallel
+        The processes of a data-parallel fit, or ``SINGLE_PROCESS``.
+    device : torch.device
+    architecture : dict
+        What shapes the network (a warm start must find the same).
+    progress : dict
+        Where the fit stands (steps, phases done): kept as ``_progress`` for a warm start.
+    history : list of dict
+        ``history_`` being written.
+    rng : numpy.random.RandomState
+        The fit's generator (augmentation, batch order, partitions).
+    start_step : int
+        The global step this fit starts at (0 unless a warm start continues).
+    module : torch.nn.Module
+        The network being trained (float32).
+    batches : BatchStream
+    batch_weights : BatchWeights
+        The sample weights of the rows of the current batch.
+    loop : TrainingLoop
     """
+
+    def __init__(self, **attributes):
+        self.__dict__.update(attributes)
+
+
+class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+    """The fit skeleton, validation, tags, devices and CPU-safe pickling shared by the deep clusterers.
+
+    :meth:`fit` is written once, here: validation, the fit transaction (a failed fit changes
+    nothing), the device and process group, seeding, the batch stream, the training loop, the
+    fitted attributes and the warnings. An algorithm fills the hooks, each given the
+    :class:`FitRun` of the fit:
+
+    - ``_validate_training_input(X)``: the checked training array and other per-row arrays;
+    - ``_architecture(run)``: what shapes the network; ``_initial_progress()``: its phases' state;
+    - ``_training_array(run)``: what the batches are drawn from (default ``run.X``);
+    - ``_build_network(n_inputs, n_clusters, latent_dim)`` and ``_network_inputs(run)``: the
+      network (``load`` builds it with the same hook);
+    - ``_loop_plan(run)``: the first optimiser, the learning-rate schedule and the step budget;
+    - ``_train(run)``: the phases, as ``run.loop.run(...)`` calls;
+    - ``_set_fitted_attributes(run)`` and optionally ``_warn_after_fit(run)``.
+
+    Everything a user of ``KMeans``/``GaussianMixture`` expects around it lives here.
+    """
+
+    # Drop an incomplete last mini-batch of each epoch (LoSTer: the contrastive terms compare
+    # a batch with itself, so a batch of 1 series has nothing to contrast).
+    _drop_last_batch = False
+    # The label of the progress bar.
+    _progress_label = "fit"
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
@@ -36,6 +108,9 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "warm_start": ["boolean"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     # Fitted attributes holding torch objects: moved to the CPU when pickled.
@@ -61,6 +136,103 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
     def _n_features_out(self):
         # Only defined once fitted, so get_feature_names_out raises NotFittedError before.
         return self.cluster_centers_.shape[1]
+
+    # ---- fit: the skeleton every algorithm shares ----------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Train the model on X.
+
+        A fit that raises leaves the estimator as it was. Interrupted with Ctrl-C
+        (``KeyboardInterrupt``) during training, ``fit`` returns the model reached so far
+        (its clusters initialised from the current embedding if the interrupt came before
+        they were) with a ``UserWarning``; ``warm_start=True`` then continues from there.
+
+        Parameters
+        ----------
+        X : array-like
+            Training data: ``(n_samples, n_features)`` for S3VDC, series ``(n_samples,
+            n_timestamps)`` or ``(n_samples, n_timestamps, n_channels)`` for LoSTer; an
+            ``np.memmap`` is read one mini-batch at a time.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample; ``None`` weighs all samples equally. Each
+            sample's loss terms are multiplied by its weight (divided by the mean weight, so
+            that the loss keeps its scale) and the initial partition and the statistics it
+            gives are weighted: an integer weight acts like repeating the sample, up to the
+            randomness of mini-batch training (an epoch stays one pass over the rows).
+            Samples of weight 0 are left out of training as if absent (they still get
+            ``labels_``). Uniform weights give the unweighted fit bit for bit. See the user
+            guide, "Sample weights".
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        with self._fit_transaction() as model:  # atomic: other threads see the old model or the new one
+            model._fit(X, sample_weight)
+        return self
+
+    def _fit(self, X, sample_weight=None):
+        X_checked, per_row = self._validate_training_input(X)
+        train_rows, weights = self._training_weights(sample_weight, X_checked)
+        group, device = resolve_distributed(self.distributed, self.device)
+        run = FitRun(X_input=X, X_all=X_checked, per_row_all=per_row, train_rows=train_rows, weights=weights,
+                     group=group, device=device)
+        # Rows of weight 0 do not exist for training.
+        take = (lambda values: values) if train_rows is None else (lambda values: values[train_rows])
+        run.X, run.per_row = take(X_checked), {name: take(values) for name, values in per_row.items()}
+        self._check_training_resources(run)
+        run.architecture = self._architecture(run)
+        module, run.progress, run.history, run.rng, torch_seed = self._start_training(
+            run.architecture, self._initial_progress(), group, run.X)
+        run.start_step = run.progress["steps"]
+        training_array = self._training_array(run)
+        with seeded_torch(torch_seed, device, resolve_cpu_threads(self.n_jobs)):
+            if module is None:
+                module = self._build_network(self._network_inputs(run), self.n_clusters, self.latent_dim)
+            run.module = module = module.to(device)
+            # Data-parallel: every rank starts from rank 0's weights, then draws its own noise.
+            group.broadcast_module(module)
+            group.reseed_torch(torch_seed, device)
+            run.batches = BatchStream(training_array, self.batch_size, run.rng, device,
+                                      drop_last=self._drop_last_batch, group=group)
+            run.batch_weights = BatchWeights(weights, run.batches, device)
+            plan = self._loop_plan(run)
+            run.loop = TrainingLoop(module, plan.pop("optimizer"), run.batches, plan.pop("learning_rate_at"),
+                                    plan.pop("total_steps"), self.verbose, run.history,
+                                    description=self._progress_label, start_step=run.start_step, group=group,
+                                    **plan)
+            try:
+                self._train(run)
+            finally:
+                run.loop.close()
+        # Inference runs in float64: per-sample outputs then do not depend on the batch size.
+        self.module_ = module.double().eval()
+        self.device_ = str(device)
+        self.history_ = run.history
+        self._set_fitted_attributes(run)
+        self._progress = {**run.progress, "steps": int(run.loop.step), "architecture": run.architecture}
+        self._warn_if_interrupted(run.loop)
+        self._warn_after_fit(run)
+        return self
+
+    def _check_training_resources(self, run):
+        """Refuse a fit that cannot fit in memory, before anything large is allocated (default: nothing)."""
+
+    def _training_array(self, run):
+        """The array the mini-batches are drawn from (default: the training rows)."""
+        return run.X
+
+    def _warn_after_fit(self, run):
+        """Warnings about the fitted model (empty clusters, no convergence); default: none."""
+
+    def _fitted_network(self):
+        """An untrained network of the fitted shape (``load`` fills it with the saved weights)."""
+        n_clusters, latent_dim = self.cluster_centers_.shape  # the fitted sizes, whatever set_params did
+        return self._build_network(self._fitted_network_inputs(), n_clusters, latent_dim)
 
     # ---- validation -------------------------------------------------------------------------
 
@@ -259,8 +431,6 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         TypeError
             If a fitted attribute holds a value the format cannot store.
         """
-        from ._persistence import save_estimator
-
         save_estimator(self, path)
 
 

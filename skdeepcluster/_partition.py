@@ -209,3 +209,23 @@ def _weighted_part_statistics(embedding, labels, n_clusters, variance_floor, sam
     _reseed_empty_parts(embedding, means, members_per_part > 0)
     weights = np.where(members_per_part > 0, totals, sample_weight.mean())
     return weights / weights.sum(), means, np.maximum(variances, variance_floor)
+
+
+def squared_distances(embedding, centers):
+    """``||z - mu||^2`` of every row and centre, each summed from the row's own differences.
+
+    The expansion ``|z|^2 - 2 z.mu + |mu|^2`` would round its matrix product differently with
+    the number of rows (BLAS blocks by shape), so a row's distances would depend on the other
+    rows; these do not (inference works batch by batch), and nothing cancels.
+    """
+    distances = np.empty((embedding.shape[0], centers.shape[0]), dtype=np.result_type(embedding, centers))
+    for column, center in enumerate(centers):
+        distances[:, column] = ((embedding - center) ** 2).sum(axis=1)
+    return distances
+
+
+def nearest_centers(embedding, centers):
+    """Index of and squared distance to the nearest centre of every row (the k-means assignment)."""
+    distances = squared_distances(embedding, centers)
+    nearest = distances.argmin(axis=1)
+    return nearest, distances[np.arange(len(nearest)), nearest]

@@ -17,16 +17,17 @@ Format version 1 (skdeepcluster before this change) held ``arrays.pt`` instead, 
 only (older torch releases have published bypasses of ``weights_only``).
 
 Nothing is ever imported or called by a name read from the file: the estimator class comes
-from a fixed registry of skdeepcluster's own estimators and every network is rebuilt from
-the estimator's parameters and fitted attributes by that registry's builder, then filled
-with the saved weights. Every size is checked against a limit (see ``LIMITS``) before the
+from the registry of estimator classes that declared themselves with :func:`register_estimator`
+(skdeepcluster's own), and every network is rebuilt from the estimator's parameters and
+fitted attributes by the estimator's own ``_fitted_network`` (the hook ``fit`` builds it
+with), then filled with the saved weights. Every size is checked against a limit (see ``LIMITS``) before the
 memory it implies is allocated, so a small crafted file cannot make ``load`` allocate much
 more than the file's own size.
 
 Fitted attributes are encoded generically (every ``vars(estimator)`` entry that is not a
 constructor parameter), so new attributes need no change here as long as their values are
 None, bool, int, float, str, lists, tuples, dicts with str keys, numpy numeric or str
-arrays, numpy scalars, or a network with a registered builder. Anything else is a
+arrays, numpy scalars, or the estimator's network ``module_``. Anything else is a
 ``TypeError`` at save time, never a silent omission.
 """
 
@@ -48,10 +49,7 @@ import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .loster._estimator import LoSTerClustering
-from .loster._model import LoSTerNetwork
-from .s3vdc._estimator import S3VDCClustering
-from .s3vdc._model import build_network
+from ._version import __version__
 
 FORMAT_NAME = "skdeepcluster-model"
 FORMAT_VERSION = 2
@@ -122,90 +120,52 @@ class ModelFileError(ValueError):
         return type(self), (self.path, self._message)
 
 
-def _check_network_size(estimator, counts, name, hidden, n_inputs):
+def check_network_size(estimator, counts, hidden, n_inputs):
     """Refuse parameters that describe a network larger than the weights present (the parameter budget).
 
     ``counts`` is (number of tensors, number of values) saved for the network; ``hidden`` the
     widths of its layers (each layer has at least one weight tensor with at least that many
     values per input) and ``n_inputs`` the input size. Necessary conditions for any valid file,
     checked before a single layer is built: building a network of 10^5 layers, even without
-    memory on torch's meta device, takes minutes.
+    memory on torch's meta device, takes minutes. For an estimator's ``_check_saved_network``.
     """
     n_tensors, n_values = counts
-    n_clusters, latent_dim = estimator.cluster_centers_.shape
+    n_clusters, latent_dim = fitted_centers(estimator)
     needed_values = n_inputs * (hidden[0] if hidden else latent_dim) + sum(hidden) + n_clusters * latent_dim
     if len(hidden) > n_tensors or needed_values > n_values:
         raise ValueError(f"the parameters of {type(estimator).__name__} describe a network of at least "
                          f"{len(hidden)} layers and {needed_values} weights, but the file holds {n_tensors} tensors "
-                         f"with {n_values} values for {name}.")
+                         f"with {n_values} values for module_.")
 
 
-def _positive_int(value, what):
+def positive_int(value, what):
+    """``value`` if it is a positive int (not a bool), else a ValueError naming ``what``."""
     if type(value) is not int or value < 1:
         raise ValueError(f"{what} must be a positive int; got {_short(value)}.")
     return value
 
 
-def _fitted_centers(estimator):
+def fitted_centers(estimator):
+    """The shape of a loaded estimator's ``cluster_centers_``: (n_clusters, latent_dim), checked."""
     centers = getattr(estimator, "cluster_centers_", None)
     if type(centers) is not np.ndarray or centers.ndim != 2 or 0 in centers.shape:
         raise ValueError("cluster_centers_ is not a non-empty 2-D array.")
     return centers.shape
 
 
-def _s3vdc_size(estimator, counts):
-    _fitted_centers(estimator)
-    hidden = [_positive_int(width, "hidden_dims entries") for width in estimator.hidden_dims]
-    n_features = _positive_int(estimator.n_features_in_, "n_features_in_")
-    if estimator.encoder == "conv":
-        # The convolutions' weights do not grow with the image; the layer after them reads at
-        # least (height // 8) * (width // 8) positions (three stride-2 convolutions).
-        shape = estimator.input_shape
-        if (type(shape) is not tuple or len(shape) != 3
-                or math.prod(_positive_int(size, "input_shape entries") for size in shape) != n_features):
-            raise ValueError(f"input_shape {_short(shape)} does not describe images of n_features_in_={n_features}.")
-        n_features, hidden = max(1, (shape[1] // 8) * (shape[2] // 8)), []
-    _check_network_size(estimator, counts, "module_", hidden, n_features)
+# The only classes load() instantiates, by class name. Each provides, besides being a
+# _BaseDeepClustering: _check_saved_network(counts) (the parameter budget of its network),
+# _fitted_network() (an untrained network of the fitted shape, built by fit's own hook) and
+# _probe_sample() (an input a loaded model must predict without error).
+_ESTIMATORS = {}
 
 
-def _loster_size(estimator, counts):
-    _fitted_centers(estimator)
-    n_features = (_positive_int(estimator.n_timestamps_in_, "n_timestamps_in_")
-                  * _positive_int(estimator.n_channels_in_, "n_channels_in_"))
-    n_blocks = estimator.n_encoder_blocks + estimator.n_decoder_blocks
-    _check_network_size(estimator, counts, "module_", [estimator.hidden_dim] * n_blocks, n_features)
-
-
-def _build_s3vdc(estimator):
-    n_clusters, latent_dim = estimator.cluster_centers_.shape  # the fitted sizes, whatever set_params did
-    return build_network(estimator.encoder, estimator.n_features_in_, latent_dim, n_clusters,
-                         estimator.hidden_dims, estimator.input_shape, estimator.activation)
-
-
-def _build_loster(estimator):
-    n_clusters, latent_dim = estimator.cluster_centers_.shape
-    return LoSTerNetwork(estimator.n_timestamps_in_ * estimator.n_channels_in_, n_clusters, latent_dim,
-                         estimator.hidden_dim, estimator.n_encoder_blocks, estimator.n_decoder_blocks,
-                         estimator.dropout)
-
-
-def _probe_s3vdc(estimator):
-    return np.zeros((1, estimator.n_features_in_))
-
-
-def _probe_loster(estimator):
-    shape = (1, estimator.n_timestamps_in_) if estimator._two_dimensional_input else (
-        1, estimator.n_timestamps_in_, estimator.n_channels_in_)
-    return np.linspace(0.0, 1.0, math.prod(shape)).reshape(shape)
-
-
-# The only classes load() instantiates, with for each: its networks (attribute name ->
-# (parameter budget check, builder(estimator with its other fitted attributes set) -> an
-# untrained network)) and a probe input that a loaded model must predict without error.
-_ESTIMATORS = {
-    "S3VDCClustering": (S3VDCClustering, {"module_": (_s3vdc_size, _build_s3vdc)}, _probe_s3vdc),
-    "LoSTerClustering": (LoSTerClustering, {"module_": (_loster_size, _build_loster)}, _probe_loster),
-}
+def register_estimator(cls):
+    """Class decorator: let ``save`` write and ``load`` rebuild estimators of ``cls``."""
+    registered = _ESTIMATORS.setdefault(cls.__name__, cls)
+    if registered is not cls:
+        raise ValueError(f"another class named {cls.__name__} is already registered with the model file format.")
+    return cls
 
 
 # ---- encoding ----------------------------------------------------------------------------------
@@ -214,8 +174,8 @@ _ESTIMATORS = {
 class _Encoder:
     """Tagged JSON for values, with numeric arrays and network weights collected in ``arrays``."""
 
-    def __init__(self, builders):
-        self.builders = builders
+    def __init__(self, network_attributes):
+        self.network_attributes = network_attributes
         self.arrays = {}
         self._array_keys = {}  # id(array) -> key: an array stored twice (means_ is cluster_centers_) stays shared
 
@@ -237,11 +197,11 @@ class _Encoder:
             return {_TAG: "dict", "items": {key: self.encode(item, f"{where}[{key!r}]") for key, item in value.items()}}
         if isinstance(value, np.ndarray) and type(value) is np.ndarray:
             return self._encode_array(value, where)
-        if isinstance(value, torch.nn.Module) and top_level in self.builders:
+        if isinstance(value, torch.nn.Module) and top_level in self.network_attributes:
             return self._encode_module(value, top_level)
         if isinstance(value, torch.nn.Module):
             raise TypeError(f"{where} is a torch module that the skdeepcluster file format cannot rebuild: only "
-                            f"the attributes {sorted(self.builders)} of this estimator may hold networks.")
+                            f"the attributes {sorted(self.network_attributes)} of this estimator may hold networks.")
         raise TypeError(f"{where} has type {type(value).__module__}.{type(value).__qualname__}, which the "
                         "skdeepcluster file format cannot store (it stores None, bool, int, float, str, lists, "
                         "tuples, dicts with str keys, numpy numeric or str arrays and numpy scalars). Use pickle "
@@ -430,21 +390,19 @@ def save_estimator(estimator, path):
     """Write ``estimator`` to ``path`` atomically; the implementation of ``save``."""
     path = os.fspath(path)
     cls = type(estimator)
-    registered = _ESTIMATORS.get(cls.__name__)
-    if registered is None or registered[0] is not cls:
+    if _ESTIMATORS.get(cls.__name__) is not cls:
         raise TypeError(f"{cls.__name__} cannot be saved in the skdeepcluster file format, which holds "
                         f"skdeepcluster's own estimators only ({', '.join(_ESTIMATORS)}); use pickle or joblib.")
     check_is_fitted(estimator)
     # One snapshot of the estimator: a fit finishing in another thread swaps in a new dict
     # rather than changing this one, so the file holds one model.
     attributes = vars(estimator)
-    builders = {name: builder for name, (_, builder) in registered[1].items()}
     params = {name: attributes[name] for name in estimator._get_param_names()}
     if isinstance(params.get("random_state"), np.random.RandomState):
         raise ValueError("random_state is a numpy RandomState instance, which the skdeepcluster file format "
                          "cannot store. Set an int or None first, e.g. est.set_params(random_state=0), or use "
                          "pickle or joblib.")
-    encoder = _Encoder(builders)
+    encoder = _Encoder(("module_",))
     encoded_params = {}
     for name, value in params.items():
         encoded = encoder.encode(value, f"parameter {name}")
@@ -460,12 +418,11 @@ def save_estimator(estimator, path):
         if name in params:
             continue
         _check_attribute_name(cls, name, params)
-        if isinstance(value, torch.nn.Module) and name in builders:
-            _check_builder(snapshot, name, value, builders[name])
+        if isinstance(value, torch.nn.Module) and name == "module_":
+            _check_builder(snapshot, name, value)
         state[name] = encoder.encode(value, f"attribute {name}", top_level=name)
 
     arrays = _safetensors_bytes(encoder.arrays)
-    from . import __version__  # here: skdeepcluster/__init__.py imports this module before defining it
 
     document = {
         "format": FORMAT_NAME,
@@ -484,10 +441,10 @@ def save_estimator(estimator, path):
     _write_atomically(path, text, arrays)
 
 
-def _check_builder(estimator, name, module, builder):
-    """Refuse to write a file whose network the builder would not rebuild (e.g. after set_params)."""
+def _check_builder(estimator, name, module):
+    """Refuse to write a file whose network ``load`` would not rebuild (e.g. after set_params)."""
     with torch.device("meta"):
-        rebuilt = builder(estimator)
+        rebuilt = estimator._fitted_network()
     expected = {key: tuple(tensor.shape) for key, tensor in rebuilt.state_dict().items()}
     actual = {key: tuple(tensor.shape) for key, tensor in module.state_dict().items()}
     if expected != actual:
@@ -974,7 +931,7 @@ def _parameters(cls, document):
 
 
 def _rebuild(class_name, document, arrays):
-    cls, networks, probe = _ESTIMATORS[class_name]
+    cls = _ESTIMATORS[class_name]
     estimator = cls(**_parameters(cls, document))
     estimator._validate_params()  # the estimator's own _parameter_constraints: InvalidParameterError is a ValueError
     param_names = set(cls._get_param_names())
@@ -984,7 +941,7 @@ def _rebuild(class_name, document, arrays):
         _check_attribute_name(cls, name, param_names)
         decoded = decoder.decode(value, f"attribute {name}")
         if isinstance(decoded, _ModulePlaceholder):
-            if name not in networks or decoded.prefix != f"{name}.":
+            if name != "module_" or decoded.prefix != f"{name}.":
                 raise ValueError(f"attribute {name} of {class_name} cannot hold a network.")
             modules[name] = decoded.prefix
         else:
@@ -993,23 +950,22 @@ def _rebuild(class_name, document, arrays):
     for name, prefix in modules.items():
         weights = {key[len(prefix):]: array for key, array in arrays.items() if key.startswith(prefix)}
         used.update(prefix + key for key in weights)
-        size_check, builder = networks[name]
-        size_check(estimator, (len(weights), sum(array.size for array in weights.values())))
-        setattr(estimator, name, _rebuild_module(estimator, name, builder, weights))
+        estimator._check_saved_network((len(weights), sum(array.size for array in weights.values())))
+        setattr(estimator, name, _rebuild_module(estimator, name, weights))
     unused = set(arrays) - used
     if unused:
         raise ValueError(f"the file holds tensors no attribute refers to: {sorted(unused)[:5]}.")
     estimator._complete_fitted_state()  # attributes that files of older versions lack
     check_is_fitted(estimator)
-    _probe(estimator, probe)
+    _probe(estimator)
     estimator._move_to_fitted_device()
     return estimator
 
 
-def _rebuild_module(estimator, name, builder, weights):
+def _rebuild_module(estimator, name, weights):
     # On the meta device: no memory, no initialisation and no draw from any generator.
     with torch.device("meta"):
-        module = builder(estimator)
+        module = estimator._fitted_network()
     expected = {key: tuple(tensor.shape) for key, tensor in module.state_dict().items()}
     actual = {key: tuple(array.shape) for key, array in weights.items()}
     if expected != actual:
@@ -1027,10 +983,10 @@ def _rebuild_module(estimator, name, builder, weights):
     return module.eval()
 
 
-def _probe(estimator, probe):
+def _probe(estimator):
     """Predict one made-up sample: a file whose fitted attributes do not fit together fails here, not later."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. "X does not have valid feature names"
-        proba = estimator.predict_proba(probe(estimator))
+        proba = estimator.predict_proba(estimator._probe_sample())
     if proba.shape != (1, estimator.cluster_centers_.shape[0]) or not np.isfinite(proba).all():
         raise ValueError("its fitted attributes do not give finite cluster probabilities.")

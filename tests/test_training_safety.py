@@ -175,7 +175,7 @@ def test_keyboard_interrupt_stops_the_loop_cleanly():
 
 def _inject(monkeypatch, fail_at=(), interrupt_at=None):
     """Make the training loop see NaN losses at ``fail_at`` steps, or Ctrl-C at ``interrupt_at``."""
-    original = TrainingLoop._train_step
+    original = TrainingLoop.train_step
 
     def patched(self, batch, loss_fn, sums):
         if self.step == interrupt_at:
@@ -187,7 +187,7 @@ def _inject(monkeypatch, fail_at=(), interrupt_at=None):
 
         return original(self, batch, failing, sums)
 
-    monkeypatch.setattr(TrainingLoop, "_train_step", patched)
+    monkeypatch.setattr(TrainingLoop, "train_step", patched)
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
@@ -280,8 +280,8 @@ def test_interrupt_outside_training_leaves_the_estimator_unchanged(name, monkeyp
     make, data, _, _ = ESTIMATORS[name]
     X = data()
     model = make()
-    target = "skdeepcluster.s3vdc._estimator.partition_embedding" if name == "s3vdc" else \
-        "skdeepcluster.loster._estimator.partition_embedding"
+    target = "skdeepcluster.s3vdc._training.partition_embedding" if name == "s3vdc" else \
+        "skdeepcluster.loster._training.partition_embedding"
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

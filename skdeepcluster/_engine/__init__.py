@@ -8,8 +8,9 @@ and moving torch state to the CPU for pickling.
 from ._batching import BatchStream, BatchWeights, iter_slices, to_tensor
 from ._device import resolve_device
 from ._distributed import SINGLE_PROCESS, DataParallel, resolve_distributed
+from ._guard import NumericalGuard, TrainingDivergedError
 from ._inference import map_batches
-from ._loop import MIN_STEPS_PER_EPOCH, TrainingDivergedError, TrainingLoop, exponential_decay_to_floor
+from ._loop import MIN_STEPS_PER_EPOCH, TrainingLoop
 from ._random import (
                       cpu_threads,
                       derive_seed,
@@ -26,6 +27,7 @@ __all__ = [
     "BatchStream",
     "BatchWeights",
     "MIN_STEPS_PER_EPOCH",
+    "NumericalGuard",
     "DataParallel",
     "SINGLE_PROCESS",
     "TrainingDivergedError",
@@ -33,7 +35,6 @@ __all__ = [
     "cpu_threads",
     "derive_seed",
     "explicit_draws_only",
-    "exponential_decay_to_floor",
     "iter_slices",
     "map_batches",
     "rand_like",

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 
 from ._device import resolve_device
+from ._guard import all_finite
 
 # What torchrun (torch.distributed.run) sets in each worker's environment.
 _LAUNCH_VARIABLES = ("WORLD_SIZE", "RANK", "MASTER_ADDR")
@@ -192,9 +193,15 @@ class DataParallel:
         gradient counts as zero and stays missing. The buffer ends with a count of ranks whose
         loss was not finite, so that every rank takes the same decision. Returns ``(ok, logs)``:
         ``ok`` is false when a loss or the summed gradient is not finite (the step is then
-        skipped everywhere); ``logs`` maps each key to the weighted sum over ranks.
+        skipped everywhere); ``logs`` maps each key to the weighted sum over ranks. In a single
+        process nothing is exchanged: ``ok`` says whether the loss and this process's gradients
+        are finite, and ``logs`` are the step's own, detached.
         """
         parameters = list(parameters)
+        if not self.enabled:
+            if not (loss_finite and all_finite([parameter.grad for parameter in parameters])):
+                return False, {}
+            return True, {key: value.detach() for key, value in logs.items()}
         device = self.collective_device
         pieces = []
         for parameter in parameters:

@@ -1,10 +1,8 @@
-"""The training loop: steps, learning-rate schedule, per-epoch history, numerical guard, interrupts."""
+"""The training loop: phases of guarded steps, learning-rate schedules, per-epoch history and callbacks."""
 
-import math
 import sys
 import time
 import warnings
-from collections import defaultdict
 
 import torch
 from tqdm.auto import tqdm
@@ -12,48 +10,16 @@ from tqdm.autonotebook import tqdm as _notebook_or_plain_tqdm
 from tqdm.std import tqdm as _plain_tqdm
 
 from ._distributed import SINGLE_PROCESS
+from ._guard import NumericalGuard, TrainingDivergedError, all_finite
 from ._random import explicit_draws_only
+
+__all__ = ["MIN_STEPS_PER_EPOCH", "EpochProgress", "TrainingDivergedError", "TrainingLoop"]
 
 # On data smaller than this many mini-batches an estimator may count this many steps as an
 # epoch (TrainingLoop's steps_per_epoch, or set_steps_per_epoch for one phase): epoch counts,
 # schedules and stopping rules written for hundreds of steps per epoch otherwise give small
 # data a handful of updates.
 MIN_STEPS_PER_EPOCH = 10
-
-
-class TrainingDivergedError(FloatingPointError, ValueError):
-    """Training kept producing non-finite losses or weights after every recovery attempt.
-
-    A ``ValueError`` as well as a ``FloatingPointError``: in practice it means the data or the
-    hyper-parameters do not suit the model (unscaled data, a learning rate far too large), so
-    code that catches bad input with ``except ValueError`` catches it too.
-    """
-
-
-def exponential_decay_to_floor(initial, floor, total_steps):
-    """Return ``lr(step) = initial * (floor / initial) ** (step / total_steps)``.
-
-    Continuous exponential decay that reaches ``floor`` at the last step: the shape of the
-    S3VDC code's schedule (``max(lr0 * r ** (g / s), lr_min)``, whose released constants
-    reach the floor within 5 % of the step budget), expressed independently of the budget.
-    """
-    if floor >= initial or total_steps <= 1:
-        return lambda step: initial
-    log_ratio = math.log(floor / initial)
-    return lambda step: initial * math.exp(log_ratio * min(step, total_steps) / total_steps)
-
-
-def _all_finite(tensors):
-    """Whether every tensor is finite, with one fused norm per device in the common case."""
-    tensors = [tensor for tensor in tensors if tensor is not None]
-    if not tensors:
-        return True
-    # _foreach_norm computes every L2 norm in one call; a norm is finite when all entries are,
-    # except that squares of entries beyond ~1e19 overflow float32, so only a non-finite norm
-    # is looked at entry by entry.
-    if bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors))).all()):
-        return True
-    return all(bool(torch.isfinite(tensor).all()) for tensor in tensors)
 
 
 def _redraws_in_place(stream):
@@ -142,17 +108,20 @@ class TrainingLoop:
     """Run gradient steps on mini-batches and record what happened.
 
     One loop spans a whole ``fit``: phases (warm-up, clustering, ...) are consecutive calls
-    to :meth:`run`, so the global step, the learning rate schedule, the progress bar and
-    ``history`` continue across them. A phase with its own optimiser (LoSTer: Adam, then SGD)
-    assigns ``optimizer`` before its :meth:`run`. A history entry is written at the end of every epoch
-    (``steps_per_epoch`` steps) and at the end of every phase.
+    to :meth:`run`, so the global step, the learning rate scale, the progress bar and
+    ``history`` continue across them. A phase with its own optimiser or learning-rate
+    schedule (LoSTer: Adam, then SGD) passes it to :meth:`run`; it stays in use for the
+    phases after it. A history entry is written at the end of every epoch
+    (``steps_per_epoch`` steps) and at the end of every phase; the phase's ``on_epoch_end``
+    callbacks see each entry, may add fields to it and may end the phase.
 
-    The numerical guard: a step whose loss or gradient is not finite is skipped (no update).
-    After ``patience`` consecutive skipped steps, or when the weights themselves stop being
-    finite, the loop restores the last good weights (saved at the start of every phase and at
-    the end of every epoch whose weights were finite), clears the optimiser's state and halves
-    the learning rate from then on; each restore is a ``"restored"`` history event and a
-    ``RuntimeWarning``. More than ``max_restores`` restores raise :class:`TrainingDivergedError`.
+    One step is :meth:`train_step`: the loss, the backward pass, the group's gradient
+    exchange (nothing in a single process, an all-reduce data-parallel), the guard's verdict
+    and the update. The numerical guard (:class:`NumericalGuard`) skips a step whose loss or
+    gradient is not finite and restores the last good weights after ``patience`` such steps in
+    a row or when the weights themselves stop being finite; each restore is a ``"restored"``
+    history event and a ``RuntimeWarning``, and more than ``max_restores`` restores raise
+    :class:`TrainingDivergedError`.
 
     ``KeyboardInterrupt`` stops the loop cleanly: the weights stay those of the last finished
     step, ``interrupted`` becomes true, an ``"interrupted"`` history event is written and every
@@ -161,10 +130,11 @@ class TrainingLoop:
     Parameters
     ----------
     module : torch.nn.Module
-    optimizer : torch.optim.Optimizer
+    optimizer : torch.optim.Optimizer or None
+        The optimiser of the first phase (or None, when every :meth:`run` passes one).
     batches : BatchStream
-    learning_rate_at : callable
-        Global step -> learning rate, applied before each step.
+    learning_rate_at : callable or None
+        Global step -> learning rate, applied before each step (a phase may pass its own).
     total_steps : int
         Steps planned for the whole fit (for the progress bar).
     verbose : int
@@ -173,10 +143,14 @@ class TrainingLoop:
         Appended to in place.
     start_step : int
         Global step to start from (a warm-started fit continues its schedules).
-    patience : int
-        Consecutive skipped steps that trigger a restore.
-    max_restores : int
-        Restores allowed before giving up.
+    patience, max_restores : int
+        Settings of the default :class:`NumericalGuard` (ignored when ``guard`` is given).
+    group : DataParallel, default=None
+        Data-parallel training over several processes: after each backward pass the gradients,
+        the logged losses and the finiteness of every rank's loss are all-reduced in one buffer,
+        so every rank applies the same update and takes the same skip and restore decisions;
+        only rank 0 shows progress. A ``KeyboardInterrupt`` is re-raised there, since the other
+        ranks cannot be told to stop at the same step.
     steps_per_epoch : int, default=None
         Steps that make one epoch in history and progress; ``None``: the batches of one pass
         over the data (an estimator may count more steps as an epoch on small data, e.g.
@@ -185,17 +159,13 @@ class TrainingLoop:
     planned_epochs : float, default=None
         The epochs the progress display announces; ``None``: ``total_steps / steps_per_epoch``.
         For a fit whose later phase counts longer epochs (:meth:`set_steps_per_epoch`).
-    group : DataParallel, default=None
-        Data-parallel training over several processes: after each backward pass the gradients,
-        the logged losses and the finiteness of every rank's loss are all-reduced in one buffer,
-        so every rank applies the same update and takes the same skip and restore decisions;
-        only rank 0 shows progress. A ``KeyboardInterrupt`` is re-raised there, since the other
-        ranks cannot be told to stop at the same step.
+    guard : NumericalGuard, default=None
+        The numerical guard; ``None``: ``NumericalGuard(patience, max_restores)``.
     """
 
     def __init__(self, module, optimizer, batches, learning_rate_at, total_steps, verbose=0,
                  history=None, description="fit", start_step=0, patience=10, max_restores=4, group=None,
-                 steps_per_epoch=None, planned_epochs=None):
+                 steps_per_epoch=None, planned_epochs=None, guard=None):
         self.group = SINGLE_PROCESS if group is None else group
         if self.group.rank != 0:
             verbose = 0
@@ -210,20 +180,19 @@ class TrainingLoop:
         self.verbose = verbose
         self.history = [] if history is None else history
         self.step = start_step
-        self.patience = patience
-        self.max_restores = max_restores
-        self.nonfinite_steps = 0
-        self.restores = 0
-        self.learning_rate_scale = 1.0
+        self.guard = NumericalGuard(patience, max_restores) if guard is None else guard
         self.interrupted = False
-        self._good_state = None
-        self._consecutive_bad = 0  # counted across phases and epochs
         self.last_entry = None
         self._progress = None
         self._exception_before = sys.exc_info()[1]  # a caller's own handled exception is not ours
         if verbose == 1:
             self._progress = EpochProgress(description, total_steps, self.steps_per_epoch, start_step,
                                            planned_epochs=planned_epochs)
+
+    # The guard's counters, read by estimators and tests.
+    restores = property(lambda self: self.guard.restores)
+    nonfinite_steps = property(lambda self: self.guard.nonfinite_steps)
+    learning_rate_scale = property(lambda self: self.guard.learning_rate_scale)
 
     def epoch_at(self, step):
         """The (fractional) epoch count at global ``step``."""
@@ -244,76 +213,71 @@ class TrainingLoop:
         if self._progress is not None:
             self._progress.replan(self.epoch_at)
 
-    def run(self, n_steps, loss_fn, phase):
-        """Run ``n_steps`` optimiser steps with ``loss_fn(batch, step) -> (loss, logs)``.
+    def run(self, n_steps, loss_fn, phase, *, optimizer=None, learning_rate_at=None, on_epoch_end=()):
+        """Run up to ``n_steps`` optimiser steps with ``loss_fn(batch, step) -> (loss, logs)``.
 
-        ``logs`` is a dict of scalar tensors averaged into the history. Returns the number of
-        steps run (fewer than ``n_steps`` only after an interrupt).
+        ``logs`` is a dict of scalar tensors averaged into the history. ``optimizer`` and
+        ``learning_rate_at``, when given, replace the loop's from this phase on. Each callable
+        of ``on_epoch_end`` is called as ``callback(loop, entry)`` after every history entry of
+        a finished epoch (or of the phase's last, partial one), unless training was
+        interrupted; it may add fields to ``entry``, and a true return value ends the phase
+        there. Returns the number of steps run (fewer than ``n_steps`` after an interrupt or a
+        callback's stop).
         """
+        if optimizer is not None:
+            self.optimizer = optimizer
+        if learning_rate_at is not None:
+            self.learning_rate_at = learning_rate_at
         if self.interrupted or n_steps <= 0:
             return 0
         self.module.train()
-        self._save_good_state()
+        self.guard.remember(self.module)
         sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
-        done = 0
+        done, stopped = 0, False
         try:
             for _ in range(n_steps):
-                learning_rate = self.learning_rate_at(self.step) * self.learning_rate_scale
+                learning_rate = self.learning_rate_at(self.step) * self.guard.learning_rate_scale
                 for group in self.optimizer.param_groups:
                     # A group may run at a multiple of the schedule (S3VDC's prior parameters).
                     group["lr"] = learning_rate * group.get("lr_scale", 1.0)
                 batch = self.batches.next_batch()
                 with explicit_draws_only():  # the steps' draws name their generator: no interception cost
-                    stepped = self._train_step(batch, loss_fn, sums)
-                if stepped:
-                    seen, self._consecutive_bad = seen + 1, 0
-                else:
-                    skipped, self._consecutive_bad = skipped + 1, self._consecutive_bad + 1
-                    if self._consecutive_bad >= self.patience:
-                        self._restore(phase, f"{self._consecutive_bad} consecutive non-finite steps")
-                        self._consecutive_bad = 0
+                    stepped = self.train_step(batch, loss_fn, sums)
+                seen, skipped = (seen + 1, skipped) if stepped else (seen, skipped + 1)
+                if self.guard.after_step(stepped):
+                    self._restore(phase, f"{self.guard.patience} consecutive non-finite steps")
                 self.step += 1
                 done += 1
                 if self._progress is not None:
                     self._progress.update(self.step, phase)
                 if (self.step - self._epoch_origin[0]) % self.steps_per_epoch == 0:
-                    self._end_epoch(phase, sums, seen, skipped, learning_rate, started)
+                    stopped = self._end_epoch(phase, sums, seen, skipped, learning_rate, started, on_epoch_end)
                     sums, seen, skipped, started = {}, 0, 0, time.perf_counter()
+                    if stopped:
+                        break
         except KeyboardInterrupt:
             if self.group.enabled:
                 raise
             self.interrupted = True
             self.optimizer.zero_grad(set_to_none=True)
-            if not _all_finite(list(self.module.parameters())):
-                self._load_good_state()
+            if not all_finite(list(self.module.parameters())):
+                self.guard.recover(self.module)
         if seen or skipped:
             self._end_epoch(phase, sums, seen, skipped,
-                            self.learning_rate_at(max(self.step - 1, 0)) * self.learning_rate_scale, started)
+                            self.learning_rate_at(max(self.step - 1, 0)) * self.guard.learning_rate_scale, started,
+                            on_epoch_end)
         if self.interrupted:
             self.history.append({"epoch": self.epoch_at(self.step), "phase": phase,
                                  "event": "interrupted", "step": self.step})
         self.module.eval()
         return done
 
-    def _train_step(self, batch, loss_fn, sums):
-        """One guarded step; False when it was skipped for a non-finite loss or gradient."""
-        if self.group.enabled:
-            return self._train_step_data_parallel(batch, loss_fn, sums)
-        loss, logs = loss_fn(batch, self.step)
-        self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            return False
-        loss.backward()
-        if not _all_finite([parameter.grad for parameter in self.module.parameters()]):
-            self.optimizer.zero_grad(set_to_none=True)
-            return False
-        self.optimizer.step()
-        for key, value in logs.items():
-            sums[key] = sums.get(key, 0.0) + value.detach()
-        return True
+    def train_step(self, batch, loss_fn, sums):
+        """One guarded step; False when it was skipped for a non-finite loss or gradient.
 
-    def _train_step_data_parallel(self, batch, loss_fn, sums):
-        """:meth:`_train_step` on this rank's share of the batch, with gradients averaged over ranks."""
+        The group exchanges the gradients and logs (a single process: only checks them), so
+        every rank takes the same decision; ``sums`` accumulates the logs of steps taken.
+        """
         loss, logs = loss_fn(batch, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss_finite = bool(torch.isfinite(loss))
@@ -328,36 +292,23 @@ class TrainingLoop:
             sums[key] = sums.get(key, 0.0) + value
         return True
 
-    def _end_epoch(self, phase, sums, seen, skipped, learning_rate, started):
-        self._record(phase, sums, seen, skipped, learning_rate, started)
-        if _all_finite(list(self.module.parameters())):
-            self._save_good_state()
-        else:  # finite gradients can still overflow the weights (a learning rate far too large)
+    def _end_epoch(self, phase, sums, seen, skipped, learning_rate, started, callbacks=()):
+        """Record the epoch, let the guard check the weights, run the callbacks; True to end the phase."""
+        entry = self._record(phase, sums, seen, skipped, learning_rate, started)
+        if not self.guard.end_epoch(self.module):
+            # Finite gradients can still overflow the weights (a learning rate far too large).
             self._restore(phase, "non-finite weights")
-
-    def _save_good_state(self):
-        self._good_state = {key: value.detach().clone() for key, value in self.module.state_dict().items()}
-
-    def _load_good_state(self):
-        if self._good_state is not None:
-            self.module.load_state_dict(self._good_state)
+        if self.interrupted:
+            return False
+        stop = False
+        for callback in callbacks:
+            stop = bool(callback(self, entry)) or stop
+        self.module.train()  # a callback may have evaluated the network
+        return stop
 
     def _restore(self, phase, reason):
-        self.restores += 1
-        if self.restores > self.max_restores:
-            raise TrainingDivergedError(
-                f"Training diverged in phase {phase!r}: {reason} persisted after {self.max_restores} restores "
-                "of the last good weights, each at half the learning rate. Scale the data (e.g. "
-                "StandardScaler) or lower the learning rate.")
-        self._load_good_state()
-        self.optimizer.state = defaultdict(dict)  # moments computed from the bad steps
-        self.learning_rate_scale *= 0.5
-        self.history.append({"epoch": self.epoch_at(self.step), "phase": phase,
-                             "event": "restored", "reason": reason,
-                             "learning_rate_scale": self.learning_rate_scale})
-        warnings.warn(f"Training in {phase} hit {reason}; restored the last good weights and halved the "
-                      f"learning rate (restore {self.restores} of at most {self.max_restores}).",
-                      RuntimeWarning, stacklevel=4)
+        event = self.guard.restore(self.module, self.optimizer, phase, reason)
+        self.history.append({"epoch": self.epoch_at(self.step), "phase": phase, **event})
 
     def _record(self, phase, sums, seen, skipped, learning_rate, started):
         entry = {"epoch": self.epoch_at(self.step), "phase": phase, "steps": seen + skipped}
@@ -365,7 +316,7 @@ class TrainingLoop:
         entry.update(learning_rate=learning_rate, nonfinite_steps=skipped, seconds=time.perf_counter() - started)
         self.history.append(entry)
         self.last_entry = entry
-        self.nonfinite_steps += skipped
+        self.guard.nonfinite_steps += skipped
         if skipped:
             warnings.warn(f"{skipped} training step(s) in {phase} had a non-finite loss or gradient and were "
                           "skipped.", RuntimeWarning, stacklevel=4)
@@ -375,6 +326,7 @@ class TrainingLoop:
                                              "nonfinite_steps"))
             print(f"[{phase}] epoch {entry['epoch']:.2f} {losses} lr={learning_rate:.3g} "
                   f"({entry['seconds']:.2f}s)", flush=True)
+        return entry
 
     def close(self):
         """Close the progress display, saying how training ended."""
@@ -387,7 +339,7 @@ class TrainingLoop:
         elif self.step >= self.total_steps:
             outcome = "done"
         elif self.last_entry is not None and "label_change" in self.last_entry:
-            # The caller ended the loop before its budget after a label-change check: its tol rule.
+            # A callback ended the loop before its budget after a label-change check: its tol rule.
             outcome = f"converged (label change {self.last_entry['label_change']:.2%}), stopped early"
         else:
             outcome = "stopped early"

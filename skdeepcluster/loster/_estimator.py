@@ -1,36 +1,24 @@
 """LoSTerClustering: concrete dense network clustering of long time series."""
 
-import time
+import math
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from joblib import parallel_config
-from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from .._base import FLOAT_DTYPES, MAX_LEARNING_RATE, MAX_SCALE, MIN_SCALE, _BaseDeepClustering
-from .._engine import (
-    MIN_STEPS_PER_EPOCH,
-    BatchStream,
-    BatchWeights,
-    TrainingLoop,
-    map_batches,
-    resolve_cpu_threads,
-    resolve_distributed,
-    seeded_torch,
-)
-from .._engine._batching import to_tensor
-from .._partition import part_statistics, partition_embedding
-from . import _losses
+from .._engine import map_batches
+from .._partition import nearest_centers, squared_distances
+from .._persistence import check_network_size, fitted_centers, positive_int, register_estimator
+from . import _training
 from ._augment import augment_series
 from ._model import AUGMENTED, ORIGINAL, LoSTerNetwork
 from ._resources import check_fit_memory, check_series_array
+from ._schedule import LoSTerSchedule
 from ._series import (
     as_three_dimensional,
     channel_statistics,
@@ -45,19 +33,6 @@ from ._series import (
 # degrees of freedom (level and scale), which leaves nothing of 2 values and little of a few.
 AUTO_NORMALIZE_MIN_TIMESTAMPS = 10
 
-# joint_assignments="partition" stops on tol only once the labels (the nearest centroids) agree
-# with the partition on all but this share of the series.
-AGREEMENT_TOLERANCE = 0.01
-
-# joint_assignments="partition" ends by keeping the better of the joint phase's start and end,
-# judged by how many of each series' nearest neighbours (among the prepared series the network
-# reads) share its label, on evenly spaced rows: at most SELECTION_SAMPLE of them, fewer for
-# long series, so that the neighbour search costs about SELECTION_BUDGET multiply-adds
-# (rows^2 x values per series), but at least SELECTION_MIN_SAMPLE.
-SELECTION_SAMPLE = 2000
-SELECTION_MIN_SAMPLE = 200
-SELECTION_BUDGET = 2e9
-
 # The paper's method (the authors' code): k-means initialisation, Gumbel-softmax assignments
 # to the nearest centroid with bandwidth 1, contrastive terms at full weight.
 PAPER_PARAMS = {"init": "kmeans", "joint_assignments": "gumbel", "bandwidth": 1.0, "contrastive_weight": 1.0,
@@ -65,19 +40,7 @@ PAPER_PARAMS = {"init": "kmeans", "joint_assignments": "gumbel", "bandwidth": 1.
                 "learning_rate_decay_epochs": 5, "normalize": True}
 
 
-class _IndexedBatchStream(BatchStream):
-    """A :class:`BatchStream` that remembers the rows of its last batch (the partition's targets)."""
-
-    last_indices = None
-
-    def next_batch(self):
-        indices = np.sort(self.next_indices())
-        if self.group is not None and self.group.enabled:
-            indices, self.weight = self.group.shard_batch(indices)
-        self.last_indices = indices
-        return to_tensor(self.X[indices], self.device)
-
-
+@register_estimator
 class LoSTerClustering(_BaseDeepClustering):
     """Long-sequence time-series clustering with a concrete dense network (LoSTer).
 
@@ -332,6 +295,10 @@ class LoSTerClustering(_BaseDeepClustering):
     ((40,), (40, 16))
     """
 
+    _progress_label = "LoSTer"
+    # The contrastive terms compare a batch with itself: a last batch of one series has nothing to contrast.
+    _drop_last_batch = True
+
     _parameter_constraints: dict = {
         **_BaseDeepClustering._parameter_constraints,
         "hidden_dim": [Interval(Integral, 1, None, closed="left")],
@@ -340,7 +307,6 @@ class LoSTerClustering(_BaseDeepClustering):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, 1, closed="both")],
         "pretrain_learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
         "learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
         "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
@@ -364,8 +330,6 @@ class LoSTerClustering(_BaseDeepClustering):
         "joint_assignments": [StrOptions({"partition", "gumbel"})],
         "joint_optimizer": [StrOptions({"adam", "sgd"})],
         "keep_better": ["boolean"],
-        "warm_start": ["boolean"],
-        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(
@@ -526,289 +490,122 @@ class LoSTerClustering(_BaseDeepClustering):
             return n_timestamps >= AUTO_NORMALIZE_MIN_TIMESTAMPS
         return bool(self.normalize)
 
-    # ---- fit -----------------------------------------------------------------------------------
+    # ---- the hooks of the fit skeleton (_BaseDeepClustering.fit) ----------------------------------
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Train both autoencoders and the centroids on the series X.
-
-        A fit that raises leaves the estimator as it was. Interrupted with Ctrl-C
-        (``KeyboardInterrupt``) during training, ``fit`` returns the model reached so far
-        (centroids initialised from the current embeddings if the interrupt came during
-        pretraining) with a ``UserWarning``; ``warm_start=True`` then continues from there.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timestamps) or (n_samples, n_timestamps, n_channels)
-            Training series; shorter series padded with trailing NaN, missing values inside a
-            series as NaN (masked, see ``variable_length`` and the user guide).
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each series; ``None`` weighs all series equally. Each
-            series' reconstruction, k-means and instance-contrastive terms are multiplied by
-            its weight (divided by the mean weight, so that the loss keeps its scale), the
-            cluster-level contrastive term sees each series' assignment scaled as if it were
-            repeated, and the initial partition, the centroids it gives and ``bandwidth="auto"``
-            are weighted; with ``normalize=False`` so is the training set's standardisation.
-            An integer weight acts like repeating the series, up to the randomness of
-            mini-batch training (an epoch stays one pass over the rows). Series of weight 0
-            are left out of training as if absent (they still get ``labels_`` and
-            ``initial_labels_``). Uniform weights give the unweighted fit bit for bit. See the
-            user guide, "Sample weights".
-
-        Returns
-        -------
-        self : LoSTerClustering
-            The fitted estimator.
-        """
-        with self._fit_transaction() as model:  # atomic: other threads see the old model or the new one
-            model._fit(X, sample_weight)
-        return self
-
-    def _fit(self, X, sample_weight=None):
+    def _validate_training_input(self, X):
         series, lengths = self._check_series(X)
         if series.shape[0] < max(2, self.n_clusters):
             raise ValueError(f"n_samples={series.shape[0]} should be >= max(2, n_clusters={self.n_clusters}).")
-        train_rows, weights = self._training_weights(sample_weight, series)
-        series_all, lengths_all = series, lengths
-        if train_rows is not None:  # series of weight 0 do not exist for training
-            series, lengths = series[train_rows], lengths[train_rows]
-        group, device = resolve_distributed(self.distributed, self.device)
-        check_fit_memory(self, series.shape, device)  # before allocating views and network
-        architecture = self._architecture(series.shape)
-        warm_network, progress, history, rng, torch_seed = self._start_training(
-            architecture, {"steps": 0, "pretrain_steps": 0, "joint_epochs": 0, "centroids_initialized": False,
-                           "finished": False}, group, series)
-        start_step = progress["steps"]
-        channel_stats = None if self._z_normalizes(series.shape[1]) else channel_statistics(series, weights)
-        # One array holds both views, so a batch of rows brings its augmented copies along;
-        # NaN padding (mask mode) travels with it and becomes the loss mask on the device. It is
-        # filled chunk by chunk of rows (prepared, augmented, cast to float32), so the peak is
-        # this array plus a few MiB, not several float64 copies of all series.
+        return series, {"lengths": lengths}
+
+    def _check_training_resources(self, run):
+        check_fit_memory(self, run.X.shape, run.device)  # before allocating views and network
+
+    def _architecture(self, run):
+        shape = run.X.shape
+        return {"n_timestamps": int(shape[1]), "n_channels": int(shape[2]), "n_clusters": int(self.n_clusters),
+                "latent_dim": int(self.latent_dim), "hidden_dim": int(self.hidden_dim),
+                "n_encoder_blocks": int(self.n_encoder_blocks), "n_decoder_blocks": int(self.n_decoder_blocks)}
+
+    def _initial_progress(self):
+        return {"steps": 0, "pretrain_steps": 0, "joint_epochs": 0, "centroids_initialized": False,
+                "finished": False}
+
+    def _training_array(self, run):
+        """Both views of every series in one array, so that a batch of rows brings its augmented copies.
+
+        NaN padding (mask mode) travels with it and becomes the loss mask on the device. It is
+        filled chunk by chunk of rows (prepared, augmented, cast to float32), so the peak is
+        this array plus a few MiB, not several float64 copies of all series.
+        """
+        series, lengths, rng = run.X, run.per_row["lengths"], run.rng
+        run.channel_stats = None if self._z_normalizes(series.shape[1]) else channel_statistics(series, run.weights)
         n_samples = series.shape[0]
         views = np.empty((n_samples, 2, series.shape[1] * series.shape[2]), dtype=np.float32)
         # The augmentation's draws in the order of one call on all rows: every segment count
         # first, then series by series.
         segment_counts = rng.randint(1, self.max_segments + 1, size=n_samples)
         for chunk_rows in row_chunks(series):
-            prepared, prepared_lengths = self._prepare(series[chunk_rows], lengths[chunk_rows], channel_stats)
+            prepared, prepared_lengths = self._prepare(series[chunk_rows], lengths[chunk_rows], run.channel_stats)
             augmented = augment_series(prepared, prepared_lengths, rng, self.max_segments, self.warp_sigma,
                                        self.warp_knots, segment_counts=segment_counts[chunk_rows])
-            views[chunk_rows, 0] = flatten(prepared)
-            views[chunk_rows, 1] = flatten(augmented)
-        del prepared, augmented
-        with seeded_torch(torch_seed, device, resolve_cpu_threads(self.n_jobs)):
-            network = warm_network
-            if network is None:
-                network = LoSTerNetwork(views.shape[2], self.n_clusters, self.latent_dim, self.hidden_dim,
-                                        self.n_encoder_blocks, self.n_decoder_blocks, self.dropout)
-            network = network.to(device)
-            # Data-parallel: every rank starts from rank 0's weights, then draws its own noise.
-            group.broadcast_module(network)
-            group.reseed_torch(torch_seed, device)
-            batches = _IndexedBatchStream(views, self.batch_size, rng, device, drop_last=True, group=group)
-            steps = batches.steps_per_epoch
-            # A joint epoch is at least MIN_STEPS_PER_EPOCH steps (several passes over small data):
-            # its learning-rate decay and its label-change check are per epoch, and with one step
-            # per epoch the rate decayed to nothing before the labels reached the partition.
-            joint_steps = max(steps, MIN_STEPS_PER_EPOCH)
-            pretrain_left = 0 if progress["centroids_initialized"] else max(
-                0, self.pretrain_epochs * steps - progress["pretrain_steps"])
-            first_epoch = progress["joint_epochs"]
-            # A finished fit continues with up to max_epochs more joint epochs.
-            joint_epochs = self.max_epochs if progress["finished"] else max(0, self.max_epochs - first_epoch)
-            # fused: one kernel for the whole update; the per-tensor Adam took a third of a CPU step.
-            optimizer = torch.optim.Adam(network.autoencoder_parameters(), lr=self.pretrain_learning_rate,
-                                         fused=True)
-            # Joint epochs longer than a pass over the data: announce pretraining and joint epochs.
-            planned_epochs = None if joint_steps == steps else (
-                -(-(progress["pretrain_steps"] + pretrain_left) // steps) + first_epoch + joint_epochs)
-            loop = TrainingLoop(network, optimizer, batches, lambda step: self.pretrain_learning_rate,
-                                start_step + pretrain_left + joint_epochs * joint_steps, self.verbose, history,
-                                description="LoSTer", start_step=start_step, group=group,
-                                planned_epochs=planned_epochs)
-            converged, epochs_run, initial_labels = False, 0, None
-            # The labels of the stopping rule: data-parallel, each rank those of its share of the series.
-            share = group.shard(series.shape[0])
-            try:
-                batch_weights = BatchWeights(weights, batches, device)
-                progress["pretrain_steps"] += loop.run(pretrain_left, self._pretrain_loss(network, batch_weights),
-                                                       phase="pretrain")
-                if progress["centroids_initialized"] and not loop.interrupted:
-                    # A continued fit anchors on the partition it ended with.
-                    partition = group.map_shard(lambda rows: self._nearest_centroids(
-                        network, views[rows, 0], device, torch.float32), series.shape[0])
-                else:
-                    partition = self._initialize_centroids(network, views, rng, device, history, group, weights)
-                    initial_labels = partition
-                    if train_rows is not None:
-                        initial_labels = self._labels_with_absent_rows(network, partition, train_rows, series_all,
-                                                                       lengths_all, channel_stats, device)
-                    # Centroids of an interrupted pretraining only make the model usable: a continued
-                    # fit initialises them again once pretraining is complete.
-                    progress["centroids_initialized"] = not loop.interrupted
-                labels = self._nearest_centroids(network, views[share, 0], device, torch.float32)
-                bandwidth = self._resolve_bandwidth(network, views, partition, device, group, weights)
-                n_occupied = self._occupied_clusters(labels, group)
-                start = None
-                if self.keep_better and self.joint_assignments == "partition" and joint_epochs \
-                        and not loop.interrupted:
-                    start = self._joint_start(network, views, device)
-                # Joint training: plain SGD on networks and centroids (spec section 6, step 6).
-                if self.joint_optimizer == "adam":
-                    loop.optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate, fused=True)
-                else:
-                    loop.optimizer = torch.optim.SGD(network.parameters(), lr=self.learning_rate)
-                if joint_steps != steps:
-                    loop.set_steps_per_epoch(joint_steps, epoch=-(-progress["pretrain_steps"] // steps) + first_epoch)
-                for epoch in range(first_epoch, first_epoch + joint_epochs):
-                    temperature = _losses.gumbel_temperature(epoch, self.initial_temperature,
-                                                             self.temperature_decay, self.min_temperature)
-                    # StepLR(step_size, gamma) of the authors' code, stepped once per joint epoch.
-                    learning_rate = self.learning_rate * self.learning_rate_decay ** (
-                        epoch // self.learning_rate_decay_epochs)
-                    loop.learning_rate_at = lambda step, rate=learning_rate: rate
-                    snapshot = {name: value.detach().clone() for name, value in network.state_dict().items()}
-                    loop.run(joint_steps, self._joint_loss(network, temperature, bandwidth, partition, batches,
-                                                           batch_weights), phase="joint")
-                    if loop.interrupted:
-                        break
-                    new_labels = self._nearest_centroids(network, views[share, 0], device, torch.float32)
-                    anchored = self.joint_assignments == "partition"
-                    occupied = self._occupied_clusters(new_labels, group)
-                    # Anchored on a fixed partition, a small part may empty for an epoch on the way to
-                    # it; only a collapse to fewer than half the clusters is absorbing there.
-                    if occupied < (n_occupied + 1) // 2 if anchored else occupied < n_occupied:
-                        # Absorbing-cluster guard: a cluster emptied into the others (one may take
-                        # everything). Undo the epoch and stop: the partition before it is kept.
-                        network.load_state_dict(snapshot)
-                        history.append({"epoch": epoch, "phase": "joint", "event": "absorbed",
-                                        "reason": "a cluster lost all its series; the epoch was undone"})
-                        converged = True
-                        break
-                    changed = int(group.sum(int(np.count_nonzero(new_labels != labels)))) / series.shape[0]
-                    agreement = int(group.sum(int(np.count_nonzero(new_labels == partition[share])))) / series.shape[0]
-                    loop.last_entry.update(temperature=temperature, label_change=changed,
-                                           partition_agreement=agreement)
-                    labels, epochs_run = new_labels, epochs_run + 1
-                    # From the second epoch of each fit on: the first compares with the initial labels.
-                    # Anchored, stable labels are not enough: they must also reproduce the partition
-                    # (all but 1 %, or all but tol).
-                    settled = not anchored or 1.0 - agreement < AGREEMENT_TOLERANCE
-                    if epochs_run >= 2 and ((changed < self.tol and settled) or 1.0 - agreement < self.tol):
-                        converged = True
-                        break
-                if start is not None and epochs_run and not loop.interrupted:
-                    self._keep_the_better(network, start, views, device, history)
-                start = None  # its copy of the weights, before the float64 one of inference
-            finally:
-                loop.close()
-        n_timestamps, n_channels = series.shape[1:]
-        X_checked = validate_data(self, X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan")
-        self.n_timestamps_in_, self.n_channels_in_ = n_timestamps, n_channels
-        # Inference runs in float64: a series' outputs then do not depend on its batch.
-        self.module_ = network.double().eval()
-        self.device_ = str(device)
-        self.history_ = history
-        progress["joint_epochs"] += epochs_run
-        progress["finished"] = progress["centroids_initialized"] and not loop.interrupted
-        self._progress = {**progress, "steps": int(loop.step), "architecture": architecture}
-        self.n_iter_ = -(-progress["pretrain_steps"] // steps) + progress["joint_epochs"]
-        self.converged_ = converged
-        self.bandwidth_ = bandwidth
-        if initial_labels is not None:
-            self.initial_labels_ = np.asarray(initial_labels, dtype=np.intp)
-        self._channel_stats = channel_stats
+            views[chunk_rows, ORIGINAL] = flatten(prepared)
+            views[chunk_rows, AUGMENTED] = flatten(augmented)
+        run.views = views
+        return views
+
+    def _network_inputs(self, run):
+        return run.X.shape[1] * run.X.shape[2]
+
+    def _fitted_network_inputs(self):
+        return self.n_timestamps_in_ * self.n_channels_in_
+
+    def _build_network(self, n_inputs, n_clusters, latent_dim):
+        return LoSTerNetwork(n_inputs, n_clusters, latent_dim, self.hidden_dim, self.n_encoder_blocks,
+                             self.n_decoder_blocks, self.dropout)
+
+    def _loop_plan(self, run):
+        run.schedule = schedule = LoSTerSchedule.for_fit(self, run.batches.steps_per_epoch, run.progress)
+        pretrain_steps = run.progress["pretrain_steps"] + schedule.pretrain_left
+        # Joint epochs longer than a pass over the data: announce pretraining and joint epochs.
+        planned_epochs = None if schedule.joint_steps == schedule.steps else (
+            -(-pretrain_steps // schedule.steps) + schedule.first_epoch + schedule.joint_epochs)
+        # fused: one kernel for the whole update; the per-tensor Adam took a third of a CPU step.
+        optimizer = torch.optim.Adam(run.module.autoencoder_parameters(), lr=self.pretrain_learning_rate, fused=True)
+        return {"optimizer": optimizer, "learning_rate_at": lambda step: self.pretrain_learning_rate,
+                "total_steps": run.start_step + schedule.pretrain_left + schedule.joint_epochs * schedule.joint_steps,
+                "planned_epochs": planned_epochs}
+
+    def _train(self, run):
+        _training.train(self, run)
+
+    def _set_fitted_attributes(self, run):
+        X_checked = validate_data(self, run.X_input, dtype=list(FLOAT_DTYPES), allow_nd=True,
+                                  ensure_all_finite="allow-nan")
+        self.n_timestamps_in_, self.n_channels_in_ = run.X.shape[1:]
+        self.n_iter_ = -(-run.progress["pretrain_steps"] // run.schedule.steps) + run.progress["joint_epochs"]
+        self.converged_ = run.converged
+        self.bandwidth_ = run.bandwidth
+        if run.initial_labels is not None:
+            self.initial_labels_ = np.asarray(run.initial_labels, dtype=np.intp)
+        self._channel_stats = run.channel_stats
         # inverse_transform gives back the layout of the training input: 2-D, or 3-D with channels.
         self._two_dimensional_input = X_checked.ndim == 2
-        self.cluster_centers_ = network.centroids.detach().cpu().numpy().copy()
+        self.cluster_centers_ = run.module.centroids.detach().cpu().numpy().copy()
         # The same float64 rows predict() would build from X: labels_ == predict(X).
         # Data-parallel, each rank labels its share of the series and gathers the others'.
-        self.labels_ = group.map_shard(
-            lambda share: _closest(self._embed(network, series_all[share], device, torch.float64,
-                                               prepare=lambda X, rows: self._prepared_rows(X, rows,
-                                                                                           lengths_all[share])),
-                                   self.cluster_centers_)[0], series_all.shape[0])
-        self._warn_if_interrupted(loop)
-        if joint_epochs and not converged and self.tol > 0 and not loop.interrupted:
-            warnings.warn(f"LoSTerClustering: {changed:.2%} of the series changed cluster in the last joint epoch, "
-                          f"more than tol={self.tol}, after {joint_epochs} epoch(s). Increase max_epochs, or "
-                          "continue training with warm_start=True.", ConvergenceWarning, stacklevel=4)
-        return self
+        series_all, lengths_all, network, device = run.X_all, run.per_row_all["lengths"], run.module, run.device
 
-    def _architecture(self, shape):
-        return {"n_timestamps": int(shape[1]), "n_channels": int(shape[2]), "n_clusters": int(self.n_clusters),
-                "latent_dim": int(self.latent_dim), "hidden_dim": int(self.hidden_dim),
-                "n_encoder_blocks": int(self.n_encoder_blocks), "n_decoder_blocks": int(self.n_decoder_blocks)}
+        def labels_of(share):
+            def prepare(X, rows):
+                return self._prepared_rows(X, rows, lengths_all[share])
 
-    @staticmethod
-    def _views(batch):
-        """(B, 2, F) batch -> (2, B, F) views (NaN padding read as 0) and the observed mask (or None)."""
-        # One contiguous copy: the batched products and the losses then read dense memory (at
-        # 10^5 steps the strided reads made the loss's elementwise operations the slowest part).
-        views = batch.transpose(0, 1).contiguous()
-        observed = ~torch.isnan(views)
-        if bool(observed.all()):
-            return views, None
-        return views.masked_fill(~observed, 0.0), observed
+            embedding = self._embed(network, series_all[share], device, torch.float64, prepare=prepare)
+            return nearest_centers(embedding, self.cluster_centers_)[0]
 
-    def _pretrain_loss(self, network, batch_weights=None):
-        def loss_fn(batch, step):
-            weights = None if batch_weights is None else batch_weights.of_batch()
-            views, observed = self._views(batch)
-            reconstructed = network(views)[1]
-            reconstruction, reconstruction_augmented = (
-                _losses.masked_mse(views[v], reconstructed[v], None if observed is None else observed[v], weights)
-                for v in (ORIGINAL, AUGMENTED))
-            loss = reconstruction + reconstruction_augmented
-            return loss, {"loss": loss, "reconstruction": reconstruction,
-                          "reconstruction_augmented": reconstruction_augmented}
+        self.labels_ = run.group.map_shard(labels_of, series_all.shape[0])
 
-        return loss_fn
+    def _warn_after_fit(self, run):
+        if run.schedule.joint_epochs and not run.converged and self.tol > 0 and not run.loop.interrupted:
+            warnings.warn(f"LoSTerClustering: {run.label_change:.2%} of the series changed cluster in the last joint "
+                          f"epoch, more than tol={self.tol}, after {run.schedule.joint_epochs} epoch(s). Increase "
+                          "max_epochs, or continue training with warm_start=True.", ConvergenceWarning, stacklevel=5)
 
-    def _joint_loss(self, network, temperature, bandwidth, partition, batches, batch_weights=None):
-        def loss_fn(batch, step):
-            weights = None if batch_weights is None else batch_weights.of_batch()
-            views, observed = self._views(batch)
-            embeddings, reconstructed = network(views)
-            reconstruction, reconstruction_augmented = (
-                _losses.masked_mse(views[v], reconstructed[v], None if observed is None else observed[v], weights)
-                for v in (ORIGINAL, AUGMENTED))
-            z, z_augmented = embeddings[ORIGINAL], embeddings[AUGMENTED]
-            if self.joint_assignments == "partition":
-                # Both views are pulled to the centroids of their series' part of the initial
-                # partition: the joint phase reshapes the embedding around it instead of
-                # drifting to the nearest-centroid (k-means) partition of the embedding.
-                targets = torch.as_tensor(partition[batches.last_indices], dtype=torch.long, device=z.device)
-                assignments = torch.nn.functional.one_hot(targets, self.n_clusters).to(z.dtype)
-                assignments_augmented = assignments
-                # The k-means term as a cross-entropy of the RBF assignments (paper eq. "rbf") to the
-                # part: it pulls z to its centroid and away from the others, so that the nearest
-                # centroid (predict) comes to reproduce the partition.
-                kmeans = 0.5 * sum(_losses.weighted_nll(_losses.rbf_log_assignments(embedding, centers, bandwidth),
-                                                        targets, weights)
-                                   for embedding, centers in ((z, network.centroids),
-                                                              (z_augmented, network.augmented_centroids)))
-            else:
-                assignments = _losses.gumbel_hard_assignments(
-                    _losses.rbf_log_assignments(z, network.centroids, bandwidth), temperature)
-                assignments_augmented = _losses.gumbel_hard_assignments(
-                    _losses.rbf_log_assignments(z_augmented, network.augmented_centroids, bandwidth), temperature)
-                kmeans = 0.5 * (_losses.kmeans_loss(z, assignments, network.centroids, weights)
-                                + _losses.kmeans_loss(z_augmented, assignments_augmented, network.augmented_centroids,
-                                                      weights))
-            instance = _losses.instance_contrastive_loss(z, z_augmented, self.instance_temperature, weights)
-            cluster, _, entropy = _losses.cluster_contrastive_loss(assignments, assignments_augmented,
-                                                                   self.cluster_temperature, weights)
-            # L_LoSTer = L_rec + L_k-means + L_instance + L_cluster (paper; code weight alpha on k-means)
-            loss = (reconstruction + reconstruction_augmented + self.kmeans_weight * kmeans
-                    + self.contrastive_weight * (instance + cluster))
-            return loss, {"loss": loss, "reconstruction": reconstruction,
-                          "reconstruction_augmented": reconstruction_augmented, "kmeans": kmeans,
-                          "instance": instance, "cluster": cluster, "entropy": entropy}
+    # ---- model files ---------------------------------------------------------------------------
 
-        return loss_fn
+    def _check_saved_network(self, counts):
+        fitted_centers(self)
+        n_features = (positive_int(self.n_timestamps_in_, "n_timestamps_in_")
+                      * positive_int(self.n_channels_in_, "n_channels_in_"))
+        n_blocks = self.n_encoder_blocks + self.n_decoder_blocks
+        check_network_size(self, counts, [self.hidden_dim] * n_blocks, n_features)
+
+    def _probe_sample(self):
+        shape = (1, self.n_timestamps_in_) if self._two_dimensional_input else (
+            1, self.n_timestamps_in_, self.n_channels_in_)
+        return np.linspace(0.0, 1.0, math.prod(shape)).reshape(shape)
+
+    # ---- embeddings ----------------------------------------------------------------------------
 
     def _embed(self, network, X, device, dtype, view=ORIGINAL, prepare=None):
         """One view's embeddings of flattened rows (NaN padding read as 0), batched, no grad.
@@ -818,118 +615,6 @@ class LoSTerClustering(_BaseDeepClustering):
         network.eval()
         return map_batches(lambda batch: network.encode(torch.nan_to_num(batch, nan=0.0), view),
                            X, self.batch_size, device, dtype=dtype, prepare=prepare)
-
-    def _nearest_centroids(self, network, X, device, dtype):
-        centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
-        return _closest(self._embed(network, X, device, dtype).astype(np.float64), centroids)[0]
-
-    def _initialize_centroids(self, network, views, rng, device, history, group, weights=None):
-        """Spec section 6, step 5, with the partition of ``init``: each view's centroids are the
-        means of its pretrained embeddings over the parts of one partition of the original view.
-
-        ``init="kmeans"`` is the paper's k-means++; ``"spectral"`` partitions the k-nearest-
-        neighbour graph of the embedding (:func:`~skdeepcluster._partition.partition_embedding`).
-        Both views share the partition, so that the cluster-level contrastive loss compares
-        matching clusters. With sample weights (``weights``) the partition and the part means
-        are weighted (:func:`~skdeepcluster._partition.partition_embedding`). Data-parallel,
-        each rank embeds its share of the series and gathers the others'; rank 0's partition
-        and centroids are broadcast, identical bit for bit. Returns the partition (labels of
-        all series).
-        """
-        started = time.perf_counter()
-        seed = rng.randint(np.iinfo(np.int32).max)
-        labels, centroids = None, []
-        for view in (ORIGINAL, AUGMENTED):
-            embedding = group.map_shard(
-                lambda share, view=view: self._embed(network, views[share, view], device, torch.float32, view),
-                views.shape[0])
-            if not np.isfinite(embedding).all():
-                raise ValueError("Pretraining produced non-finite embeddings, so the centroids cannot be "
-                                 "initialised: lower pretrain_learning_rate (or scale the data if normalize=False).")
-            if labels is None:
-                # A local joblib backend for the neighbour search: under an enclosing Dask backend (a
-                # distributed grid search) its nested Parallel call let the worker start another
-                # trial in the same process meanwhile, whose torch state then mixed with this fit's.
-                # One BLAS thread: the eigensolver's iterates would otherwise depend on the
-                # process's thread count.
-                with threadpool_limits(limits=1, user_api="blas"), parallel_config(backend="threading"):
-                    labels = group.broadcast_array(partition_embedding(
-                        embedding, self.n_clusters, method=self.init, n_neighbors=self.n_neighbors,
-                        n_init=self.n_init, random_state=seed, n_jobs=resolve_cpu_threads(self.n_jobs),
-                        sample_weight=weights))
-            centroids.append(group.broadcast_array(part_statistics(embedding, labels, self.n_clusters,
-                                                                   sample_weight=weights)[1]))
-        network.set_centroids(*centroids)
-        history.append({"epoch": None, "phase": "init", "method": self.init,
-                        "seconds": time.perf_counter() - started})
-        return labels
-
-    def _joint_start(self, network, views, device):
-        """What :meth:`_keep_the_better` compares the end of the joint phase with: the network's
-        weights (and centroids), the evenly spaced rows it judges on, their nearest neighbours
-        among the prepared series and their labels (nearest centroids), all at the start."""
-        n_samples, n_values = views.shape[0], views.shape[2]
-        n_rows = min(n_samples, SELECTION_SAMPLE, max(SELECTION_MIN_SAMPLE, int(np.sqrt(SELECTION_BUDGET / n_values))))
-        rows = np.unique(np.linspace(0, n_samples - 1, n_rows).round().astype(np.intp))
-        series = np.nan_to_num(views[rows, ORIGINAL].astype(np.float64), nan=0.0)  # mask padding read as 0
-        n_neighbors = min(self.n_neighbors, len(rows) - 1)
-        # One BLAS thread and a local backend, as for the partition: the same neighbours on any machine.
-        with threadpool_limits(limits=1, user_api="blas"), parallel_config(backend="threading"):
-            neighbours = NearestNeighbors(n_neighbors=n_neighbors + 1, algorithm="brute").fit(series).kneighbors(
-                series, return_distance=False)
-        centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
-        embedding = self._embed(network, series.astype(np.float32), device, torch.float32).astype(np.float64)
-        return {"state": {name: value.detach().clone() for name, value in network.state_dict().items()},
-                "rows": rows, "neighbours": neighbours[:, 1:], "labels": _closest(embedding, centroids)[0]}
-
-    def _keep_the_better(self, network, start, views, device, history):
-        """Restore the start of the joint phase when its labels were better than the end's.
-
-        Better: a larger share of each series' ``n_neighbors`` nearest neighbours, among the
-        series as the network reads them, in its own cluster. The series are a space both
-        labellings share and neither network shaped (in its own embedding the end, which the
-        phase makes compact around its centroids, would always win). Never the true labels.
-        A tie keeps the end. Every rank decides alike: rows, neighbours and weights are the same.
-        """
-        end_labels = self._nearest_centroids(network, views[start["rows"], ORIGINAL], device, torch.float32)
-        start_score = _neighbour_agreement(start["neighbours"], start["labels"])
-        end_score = _neighbour_agreement(start["neighbours"], end_labels)
-        if start_score > end_score:
-            network.load_state_dict(start["state"])
-            history.append({"epoch": None, "phase": "joint", "event": "kept_start",
-                            "reason": "the labels at the start of the joint phase agreed with more of the "
-                                      "series' nearest neighbours",
-                            "neighbour_agreement_start": start_score, "neighbour_agreement_end": end_score})
-
-    def _resolve_bandwidth(self, network, views, partition, device, group, weights=None):
-        """The RBF bandwidth sigma: ``bandwidth``, or with ``"auto"`` the root mean squared distance
-        of the original-view embeddings to the centroid of their part, so that the assignment
-        logits -||z - mu||^2 / sigma^2 are of order one whatever the embedding's scale."""
-        if self.bandwidth != "auto":
-            return float(self.bandwidth)
-        embedding = group.map_shard(lambda rows: self._embed(network, views[rows, ORIGINAL], device, torch.float32),
-                                    views.shape[0]).astype(np.float64)
-        centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
-        squared = ((embedding - centroids[partition]) ** 2).sum(axis=1)
-        mean_squared = float(squared.mean() if weights is None else np.average(squared, weights=weights))
-        return float(np.clip(np.sqrt(mean_squared), MIN_SCALE, MAX_SCALE))
-
-    def _labels_with_absent_rows(self, network, partition, train_rows, series, lengths, channel_stats, device):
-        """The initial partition extended to the series of weight 0: their nearest initial centroid."""
-        labels = np.empty(series.shape[0], dtype=np.intp)
-        labels[train_rows] = partition
-        absent = np.setdiff1d(np.arange(series.shape[0]), train_rows)
-        absent_lengths = lengths[absent]
-        embedding = self._embed(network, series[absent], device, torch.float32,
-                                prepare=lambda X, rows: self._prepared_rows(X, rows, absent_lengths, channel_stats))
-        centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
-        labels[absent] = _closest(embedding.astype(np.float64), centroids)[0]
-        return labels
-
-    def _occupied_clusters(self, labels, group):
-        """Number of clusters that hold at least one series (over all ranks)."""
-        counts = np.bincount(labels, minlength=self.n_clusters)
-        return sum(group.sum(int(count)) > 0 for count in counts)
 
     # ---- inference -----------------------------------------------------------------------------
 
@@ -942,7 +627,7 @@ class LoSTerClustering(_BaseDeepClustering):
         """Squared distances (n_samples, n_clusters) of X's embeddings to the centroids.
 
         Batch by batch: only a batch's embeddings exist at a time, and since each row's
-        distances are its own sums (:func:`_squared_distances`), they equal those of ``fit``'s
+        distances are its own sums (:func:`~skdeepcluster._partition.squared_distances`), they equal those of ``fit``'s
         ``labels_``, whatever the batches.
         """
         _, series = self._validate_inference_series(X)
@@ -950,7 +635,7 @@ class LoSTerClustering(_BaseDeepClustering):
 
         def distances(batch):
             embedding = module.encode(torch.nan_to_num(batch, nan=0.0), ORIGINAL).cpu().numpy()
-            return torch.from_numpy(_squared_distances(embedding, centers))
+            return torch.from_numpy(squared_distances(embedding, centers))
 
         module.eval()
         return self._finite_output(map_batches(distances, series, self.batch_size, self._module_device(),
@@ -1089,34 +774,3 @@ class LoSTerClustering(_BaseDeepClustering):
         """
         return -self._center_distances(X).min(axis=1) / self.bandwidth_**2
 
-
-def _squared_distances(embedding, centers):
-    """``||z - mu||^2`` of every row and centre, each summed from the row's own differences.
-
-    The expansion ``|z|^2 - 2 z.mu + |mu|^2`` would round its matrix product differently with
-    the number of rows (BLAS blocks by shape), so a row's distances would depend on the other
-    rows; these do not (``predict`` works batch by batch), and nothing cancels.
-    """
-    distances = np.empty((embedding.shape[0], centers.shape[0]), dtype=np.result_type(embedding, centers))
-    for column, center in enumerate(centers):
-        distances[:, column] = ((embedding - center) ** 2).sum(axis=1)
-    return distances
-
-
-def _neighbour_agreement(neighbours, labels):
-    """Share of the (row, neighbour) pairs of ``neighbours`` (row indices) with equal labels, beyond chance.
-
-    Corrected like Cohen's kappa, (observed - expected) / (1 - expected) with expected the share
-    of random pairs with equal labels, so that merging clusters does not score by itself (one
-    cluster would agree everywhere); -1 for a single cluster.
-    """
-    observed = float(np.mean(labels[neighbours] == labels[:, None]))
-    expected = float(np.sum((np.bincount(labels) / len(labels)) ** 2))
-    return -1.0 if expected >= 1.0 else (observed - expected) / (1.0 - expected)
-
-
-def _closest(embedding, centers):
-    """Index of and squared distance to the nearest centre of every row."""
-    distances = _squared_distances(embedding, centers)
-    nearest = distances.argmin(axis=1)
-    return nearest, distances[np.arange(len(nearest)), nearest]

@@ -11,11 +11,6 @@ import torch.nn.functional as F
 from .._engine import torch_generator
 
 
-def gumbel_temperature(epoch, initial=10.0, decay=0.65, floor=0.01):
-    """tau_e = max(tau_0 * beta^e, floor), recomputed from tau_0 each joint epoch (spec section 3.4)."""
-    return max(initial * decay**epoch, floor)
-
-
 def weighted_mean(values, weights=None):
     """Mean of per-sample ``values`` (B,), each counted ``weights`` (B,) times; plain mean when None."""
     if weights is None:

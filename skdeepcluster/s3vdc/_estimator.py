@@ -1,49 +1,28 @@
 """S3VDCClustering: simple, scalable and stable variational deep clustering."""
 
 import math
-import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from joblib import parallel_config
-from sklearn import config_context
-from sklearn.base import _fit_context
-from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from .._base import MAX_LEARNING_RATE, _BaseDeepClustering
-from .._engine import (
-    BatchStream,
-    BatchWeights,
-    TrainingLoop,
-    map_batches,
-    randn_like,
-    resolve_cpu_threads,
-    resolve_distributed,
-    seeded_torch,
-)
-from .._partition import part_statistics, partition_embedding
-from . import _losses
+from .._engine import MIN_STEPS_PER_EPOCH, map_batches
+from .._persistence import check_network_size, fitted_centers, positive_int, register_estimator
+from . import _losses, _training
 from ._model import build_network
-from ._prior import fit_mixture_prior
-from ._schedule import MIN_STEPS_PER_EPOCH, S3VDCSchedule, learning_rate_schedule
-
-_RECONSTRUCTION_LOSSES = {
-    "gaussian": (_losses.gaussian_reconstruction_loss, _losses.gaussian_log_likelihood),
-    "bernoulli": (_losses.bernoulli_reconstruction_loss, _losses.bernoulli_log_likelihood),
-}
-
+from ._schedule import S3VDCSchedule, learning_rate_schedule
 
 # Float32 training squares the data in the Gaussian likelihood: (1e16)^2 * 1e6 features < 3.4e38.
 _LARGEST_GAUSSIAN_INPUT = 1e16
 
 
+@register_estimator
 class S3VDCClustering(_BaseDeepClustering):
     """Simple, scalable and stable variational deep clustering (S3VDC).
 
@@ -247,6 +226,8 @@ class S3VDCClustering(_BaseDeepClustering):
     (80, 2)
     """
 
+    _progress_label = "S3VDC"
+
     _parameter_constraints: dict = {
         **_BaseDeepClustering._parameter_constraints,
         "encoder": [StrOptions({"mlp", "conv"})],
@@ -270,9 +251,6 @@ class S3VDCClustering(_BaseDeepClustering):
         "prior_learning_rate_scale": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
         "min_learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
         "n_score_samples": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, 1, closed="both")],
-        "warm_start": ["boolean"],
-        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(
@@ -367,315 +345,84 @@ class S3VDCClustering(_BaseDeepClustering):
                              f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) or use "
                              "reconstruction='gaussian'.")
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Train the variational mixture on X.
+    # ---- the hooks of the fit skeleton (_BaseDeepClustering.fit) ----------------------------------
 
-        A fit that raises leaves the estimator as it was. Interrupted with Ctrl-C
-        (``KeyboardInterrupt``) during training, ``fit`` returns the model reached so far
-        (the prior initialised from the current embeddings if the interrupt came during the
-        warm-up) with a ``UserWarning``; ``warm_start=True`` then continues from there.
+    def _validate_training_input(self, X):
+        X = self._validate_training_data(X)
+        self._check_params_vs_input(X)
+        return X, {}
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; an ``np.memmap`` is read one mini-batch at a time.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample; ``None`` weighs all samples equally. Each
-            sample's reconstruction and KL terms are multiplied by its weight (divided by the
-            mean weight, so that the loss keeps its scale), and the prior is initialised by a
-            weighted partition with weighted component weights, means and variances: an
-            integer weight acts like repeating the sample, up to the randomness of mini-batch
-            training (an epoch stays one pass over the rows). Samples of weight 0 are left
-            out of training as if absent (they still get ``labels_``). Uniform weights give
-            the unweighted fit bit for bit. See the user guide, "Sample weights".
-
-        Returns
-        -------
-        self : S3VDCClustering
-            The fitted estimator.
-        """
-        with self._fit_transaction() as model:  # atomic: other threads see the old model or the new one
-            model._fit(X, sample_weight)
-        return self
-
-    def _architecture(self, n_features):
-        return {"n_features": int(n_features), "n_clusters": int(self.n_clusters),
+    def _architecture(self, run):
+        return {"n_features": int(run.X.shape[1]), "n_clusters": int(self.n_clusters),
                 "latent_dim": int(self.latent_dim), "encoder": self.encoder,
                 "hidden_dims": [int(width) for width in self.hidden_dims],
                 "input_shape": None if self.input_shape is None else [int(size) for size in self.input_shape],
                 "activation": self.activation, "reconstruction": self.reconstruction}
 
-    def _fit(self, X, sample_weight=None):
-        X = self._validate_training_data(X)
-        train_rows, weights = self._training_weights(sample_weight, X)
-        self._check_params_vs_input(X)
-        group, device = resolve_distributed(self.distributed, self.device)
-        architecture = self._architecture(X.shape[1])
-        X_all = X
-        if train_rows is not None:
-            X = X[train_rows]  # rows of weight 0 do not exist for training
-        module, progress, history, rng, torch_seed = self._start_training(
-            architecture, {"steps": 0, "prior_initialized": False}, group, X)
-        start_step = progress["steps"]
-        with seeded_torch(torch_seed, device, resolve_cpu_threads(self.n_jobs)):
-            if module is None:
-                module = build_network(self.encoder, X.shape[1], self.latent_dim, self.n_clusters,
-                                       self.hidden_dims, self.input_shape, self.activation)
-            module = module.to(device)
-            # Data-parallel: every rank starts from rank 0's weights, then draws its own noise.
-            group.broadcast_module(module)
-            group.reseed_torch(torch_seed, device)
-            batches = BatchStream(X, self.batch_size, rng, device, group=group)
-            schedule = S3VDCSchedule.from_epochs(batches.steps_per_epoch, self.warmup_epochs,
-                                                 self.anneal_epochs, self.static_epochs, self.n_periods,
-                                                 self.gamma, self.anneal_power)
-            # A finished fit continues with n_periods more periods, at the floor learning rate.
-            end_step = (schedule.total_steps if start_step < schedule.total_steps
-                        else start_step + schedule.clustering_steps)
-            ramp_steps = min(max(batches.steps_per_epoch, 100), schedule.clustering_steps // 10)
-            loop = TrainingLoop(module, self._optimizer(module), batches,
-                                learning_rate_schedule(schedule, self.learning_rate, self.min_learning_rate,
-                                                       self.clustering_learning_rate, ramp_steps=ramp_steps),
-                                end_step, self.verbose, history, description="S3VDC", start_step=start_step,
-                                group=group,
-                                steps_per_epoch=max(batches.steps_per_epoch, MIN_STEPS_PER_EPOCH))
-            label_changes = []
-            initial_labels = getattr(self, "initial_labels_", None) if start_step else None
-            batch_weights = BatchWeights(weights, batches, device)
-            try:
-                loop.run(schedule.warmup_steps - loop.step, self._warmup_loss(module, batch_weights), phase="warmup")
-                guide = None
-                if not progress["prior_initialized"] or loop.interrupted:
-                    rows, parts = self._initialize_prior(module, X, rng, device, history, group, weights)
-                    if self.guided_periods and not loop.interrupted:
-                        guide = np.full(X.shape[0], -1, dtype=np.int64)
-                        guide[rows] = parts
-                    # The prior of an interrupted warm-up only makes the model usable: a continued
-                    # fit initialises it again once the warm-up is complete.
-                    progress["prior_initialized"] = not loop.interrupted
-                    initial_labels = group.map_shard(lambda share: self._labels_of(module, X_all[share], device),
-                                                     X_all.shape[0])
-                else:
-                    rows = np.sort(rng.choice(X.shape[0], size=self._n_prior_samples(X), replace=False))
-                if self.clustering_learning_rate is not None:
-                    # The clustering phase optimises another objective at another rate: the warm-up's
-                    # Adam moments would scale its first steps wrongly (they overshoot into one component).
-                    loop.optimizer = self._optimizer(module)
-                # Each rank checks the labels of its share of the rows.
-                label_changes = self._train_periods(loop, module, schedule, X[rows[group.shard(len(rows))]],
-                                                    end_step, device, guide, batch_weights)
-            finally:
-                loop.close()
-        # Inference runs in float64: per-sample outputs then do not depend on the batch size.
-        self.module_ = module.double().eval()
-        self.device_ = str(device)
-        self.history_ = history
+    def _initial_progress(self):
+        return {"steps": 0, "prior_initialized": False}
+
+    def _network_inputs(self, run):
+        return run.X.shape[1]
+
+    def _fitted_network_inputs(self):
+        return self.n_features_in_
+
+    def _build_network(self, n_inputs, n_clusters, latent_dim):
+        return build_network(self.encoder, n_inputs, latent_dim, n_clusters, self.hidden_dims, self.input_shape,
+                             self.activation)
+
+    def _loop_plan(self, run):
+        steps_per_epoch = run.batches.steps_per_epoch
+        run.schedule = schedule = S3VDCSchedule.from_epochs(
+            steps_per_epoch, self.warmup_epochs, self.anneal_epochs, self.static_epochs, self.n_periods,
+            self.gamma, self.anneal_power)
+        run.end_step = schedule.end_step(run.start_step)
+        learning_rate_at = learning_rate_schedule(schedule, self.learning_rate, self.min_learning_rate,
+                                                  self.clustering_learning_rate,
+                                                  ramp_steps=schedule.ramp_steps(steps_per_epoch))
+        return {"optimizer": _training.make_optimizer(self, run.module), "learning_rate_at": learning_rate_at,
+                "total_steps": run.end_step, "steps_per_epoch": max(steps_per_epoch, MIN_STEPS_PER_EPOCH)}
+
+    def _train(self, run):
+        _training.train(self, run)
+
+    def _set_fitted_attributes(self, run):
+        loop, group, X_all = run.loop, run.group, run.X_all
         self.n_iter_ = math.ceil(loop.step / loop.steps_per_epoch)
-        self.converged_ = bool(label_changes) and label_changes[-1] < self.tol
-        self._progress = {**progress, "steps": int(loop.step), "architecture": architecture}
-        self._score_seed = int(rng.randint(np.iinfo(np.int32).max))
+        self.converged_ = bool(run.label_changes) and run.label_changes[-1] < self.tol
+        self._score_seed = int(run.rng.randint(np.iinfo(np.int32).max))
         self._set_mixture_attributes()
         self.labels_ = group.map_shard(lambda share: self._predict_responsibilities(X_all[share]).argmax(axis=1),
                                        X_all.shape[0])
-        self.initial_labels_ = self.labels_ if initial_labels is None else initial_labels
-        self._warn_if_interrupted(loop)
+        self.initial_labels_ = self.labels_ if run.initial_labels is None else run.initial_labels
+
+    def _warn_after_fit(self, run):
         self._warn_if_empty_components()
-        if label_changes and not self.converged_ and self.tol > 0 and not loop.interrupted:
-            warnings.warn(f"S3VDCClustering: {label_changes[-1]:.2%} of the checked samples changed cluster "
-                          f"during the last annealing period, more than tol={self.tol}. Increase n_periods, or "
-                          "continue training with warm_start=True.", ConvergenceWarning, stacklevel=4)
-        return self
+        changes = run.label_changes
+        if changes and not self.converged_ and self.tol > 0 and not run.loop.interrupted:
+            warnings.warn(f"S3VDCClustering: {changes[-1]:.2%} of the checked samples changed cluster during the "
+                          f"last annealing period, more than tol={self.tol}. Increase n_periods, or continue "
+                          "training with warm_start=True.", ConvergenceWarning, stacklevel=5)
 
-    def _train_periods(self, loop, module, schedule, check_rows, end_step, device, guide=None, batch_weights=None):
-        """The clustering phase, period by period; the fraction of labels that changed in each.
+    # ---- model files ---------------------------------------------------------------------------
 
-        Labels are those of the samples that initialised the prior, compared with the labels
-        they had when the period began: the stopping rule of the LoSTer paper, used here only
-        to report ``converged_``, since S3VDC's schedule has a fixed length. Data-parallel,
-        ``check_rows`` are this rank's share and the counts of changes are summed over ranks.
-        """
-        group = loop.group
-        n_checked = int(group.sum(len(check_rows)))
-        loss_fn = self._clustering_loss(module, schedule, guide, loop.batches, batch_weights)
-        labels = self._labels_of(module, check_rows, device)
-        changes = []
-        while loop.step < end_step and not loop.interrupted:
-            period_step = (loop.step - schedule.warmup_steps) % schedule.period_steps
-            loop.run(min(schedule.period_steps - period_step, end_step - loop.step), loss_fn, phase="clustering")
-            if loop.interrupted:
-                break
-            new_labels = self._labels_of(module, check_rows, device)
-            changes.append(int(group.sum(int(np.count_nonzero(new_labels != labels)))) / n_checked)
-            loop.last_entry["label_change"] = changes[-1]
-            labels = self._reseed_empty_components(loop, module, check_rows, new_labels, device)
-        return changes
+    def _check_saved_network(self, counts):
+        fitted_centers(self)
+        hidden = [positive_int(width, "hidden_dims entries") for width in self.hidden_dims]
+        n_features = positive_int(self.n_features_in_, "n_features_in_")
+        if self.encoder == "conv":
+            # The convolutions' weights do not grow with the image; the layer after them reads at
+            # least (height // 8) * (width // 8) positions (three stride-2 convolutions).
+            shape = self.input_shape
+            if (type(shape) is not tuple or len(shape) != 3
+                    or math.prod(positive_int(size, "input_shape entries") for size in shape) != n_features):
+                raise ValueError(f"input_shape {shape!r:.80} does not describe images of n_features_in_={n_features}.")
+            n_features, hidden = max(1, (shape[1] // 8) * (shape[2] // 8)), []
+        check_network_size(self, counts, hidden, n_features)
 
-    def _reseed_empty_components(self, loop, module, check_rows, labels, device):
-        """Give every component that lost all its samples half of the most populous one.
-
-        A component that no checked sample prefers gets no gradient from the data any more and
-        stays dead (or one component absorbs the others'), while ``weights_`` can still show it
-        as alive. Not in the paper: the largest component's embeddings are split by 2-means, the
-        empty component takes one half's mean and variances, the largest the other's, and the two
-        share its weight. Recorded as a ``"reseeded"`` history event. Returns the updated labels.
-        """
-        group = loop.group
-        counts = np.array([group.sum(int(count)) for count in np.bincount(labels, minlength=self.n_clusters)])
-        empty = np.flatnonzero(counts == 0)
-        if not len(empty) or self.n_clusters < 2:
-            return labels
-        embeddings = map_batches(lambda batch: module.encode(batch)[0], check_rows, self.batch_size, device,
-                                 dtype=torch.float32).astype(np.float64)
-        with torch.no_grad():
-            log_weights = module.log_weights.cpu().numpy().astype(np.float64)
-            means = module.means.cpu().numpy().astype(np.float64)
-            variances = module.log_vars.exp().cpu().numpy().astype(np.float64)
-        labels, reseeded = labels.copy(), []
-        for component in empty:
-            largest = int(np.argmax(counts))
-            members = np.flatnonzero(labels == largest)
-            if len(members) < 2:
-                break
-            with config_context(array_api_dispatch=False), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Number of distinct clusters")
-                halves = KMeans(2, n_init=3, random_state=0).fit(embeddings[members]).labels_
-            if halves.min() == halves.max():
-                break  # identical embeddings: nothing to split
-            weights, half_means, half_variances = part_statistics(embeddings[members], halves, 2)
-            means[[component, largest]] = half_means
-            variances[[component, largest]] = half_variances
-            log_weights[[component, largest]] = log_weights[largest] + np.log(weights)
-            labels[members[halves == 0]] = component
-            counts[component], counts[largest] = np.bincount(halves, minlength=2)
-            reseeded.append(int(component))
-        if reseeded:
-            weights = np.exp(log_weights - log_weights.max())
-            module.set_prior(group.broadcast_array(weights / weights.sum()), group.broadcast_array(means),
-                             group.broadcast_array(variances))
-            for parameter in (module.weight_logits, module.means, module.log_vars):
-                loop.optimizer.state.pop(parameter, None)  # moments of the dead component's last steps
-            loop.history.append({"epoch": loop.step / loop.steps_per_epoch, "phase": "clustering",
-                                 "event": "reseeded", "components": reseeded})
-        return labels
-
-    def _labels_of(self, module, X, device):
-        module.eval()
-
-        def posterior(batch):
-            z_mean = module.encode(batch)[0]
-            return _losses.posterior_responsibilities(z_mean, module.log_weights, module.means, module.log_vars)
-
-        return map_batches(posterior, X, self.batch_size, device, dtype=torch.float32).argmax(axis=1)
-
-    def _n_prior_samples(self, X):
-        # GaussianMixture needs at least 2 samples and one per component.
-        return min(X.shape[0], max(self.gmm_init_samples, self.n_clusters, 2))
-
-    def _noisy(self, batch):
-        return batch + self.noise_std * randn_like(batch) if self.noise_std else batch
-
-    def _warmup_loss(self, module, batch_weights=None):
-        reconstruction_loss = _RECONSTRUCTION_LOSSES[self.reconstruction][0]
-        mean = (BatchWeights() if batch_weights is None else batch_weights).mean
-
-        def loss_fn(batch, step):
-            # gamma-training as in the authors' code: decoder fed the encoder mean, KL to N(0, I).
-            z_mean, z_log_var = module.encode(self._noisy(batch))
-            reconstruction = mean(reconstruction_loss(batch, module.decode(z_mean)))
-            kl = mean(_losses.standard_normal_kl(z_mean, z_log_var))
-            loss = reconstruction + self.gamma * kl
-            return loss, {"loss": loss, "reconstruction": reconstruction, "kl": kl}
-
-        return loss_fn
-
-    def _clustering_loss(self, module, schedule, guide=None, batches=None, batch_weights=None):
-        reconstruction_loss = _RECONSTRUCTION_LOSSES[self.reconstruction][0]
-        mean = (BatchWeights() if batch_weights is None else batch_weights).mean
-        guided_steps = self.guided_periods * schedule.period_steps if guide is not None else 0
-        guide = None if guide is None else torch.as_tensor(guide)
-
-        def loss_fn(batch, step):
-            beta = schedule.beta(step - schedule.warmup_steps)
-            z_mean, z_log_var = module.encode(self._noisy(batch))
-            z = z_mean + torch.exp(0.5 * z_log_var) * randn_like(z_mean)
-            reconstruction = mean(reconstruction_loss(batch, module.decode(z)))
-            log_weights = module.log_weights
-            responsibilities = _losses.cluster_responsibilities(z_mean, log_weights, module.means,
-                                                                module.log_vars, self.minmax_scale)
-            if step - schedule.warmup_steps < guided_steps:
-                responsibilities = _losses.guided_responsibilities(
-                    responsibilities, guide[torch.as_tensor(batches.last_indices)].to(batch.device))
-            kl = mean(_losses.vade_kl(z_mean, z_log_var, responsibilities, log_weights, module.means,
-                                      module.log_vars))
-            loss = reconstruction + beta * kl  # Eq. 10 during annealing, Eq. 7 when beta = 1
-            return loss, {"loss": loss, "reconstruction": reconstruction, "kl": kl,
-                          "beta": torch.tensor(beta)}
-
-        return loss_fn
-
-    def _initialize_prior(self, module, X, rng, device, history, group, weights=None):
-        """Algorithm 1 line 4: fit the mixture prior on k x L encoded training samples.
-
-        As in the authors' code: KMeans on the embeddings, then a diagonal GaussianMixture
-        started from its centres (10^4 EM iterations at most); mu <- KMeans centres,
-        sigma^2 <- GMM variances, pi stays uniform. With sample weights (``weights``, of the
-        rows of X) the rows are drawn as without, and the partition and statistics of the
-        drawn rows are weighted: weighted k-means, whose parts' weighted variances stand in
-        for the GMM's (GaussianMixture takes no sample weights); ``"spectral"``: the graph of
-        the drawn rows, weighted k-means of its eigenvectors, weighted pi, mu and sigma^2.
-        Data-parallel, every rank draws the same rows, encodes its share of them and gathers
-        the others'; every rank fits the same mixture, and rank 0's is broadcast so that the
-        priors are identical bit for bit.
-        """
-        started = time.perf_counter()
-        n_init = self._n_prior_samples(X)
-        rows = np.sort(rng.choice(X.shape[0], size=n_init, replace=False))
-        module.eval()
-
-        def encode(share):
-            return map_batches(lambda batch: module.encode(self._noisy(batch))[0], X[rows[share]],
-                               self.batch_size, device, dtype=torch.float32)
-
-        embeddings = group.map_shard(encode, n_init).astype(np.float64)
-        if not np.isfinite(embeddings).all():
-            raise ValueError("The warm-up produced non-finite embeddings, so the mixture prior cannot be "
-                             "initialised: the data's scale or the learning rate is too large for the network. "
-                             "Scale X (e.g. StandardScaler) or lower learning_rate.")
-        kmeans_seed = rng.randint(np.iinfo(np.int32).max)
-        mixture_seed = rng.randint(np.iinfo(np.int32).max)
-        row_weights = None if weights is None else weights[rows]
-        if self.init_partition == "kmeans":
-            means, variances, mixture = fit_mixture_prior(embeddings, self.n_clusters, kmeans_seed=kmeans_seed,
-                                                          mixture_seed=mixture_seed, sample_weight=row_weights)
-            weights = np.full(self.n_clusters, 1.0 / self.n_clusters)
-            parts = _closest_means(embeddings, means)
-        else:
-            # A local joblib backend: under Dask's, the neighbour search's nested Parallel let a
-            # worker start another grid-search trial meanwhile. One BLAS thread: the eigensolver's
-            # iterates would otherwise depend on the process's thread count.
-            with threadpool_limits(limits=1, user_api="blas"), parallel_config(backend="threading"):
-                parts = partition_embedding(embeddings, self.n_clusters, self.init_partition, random_state=kmeans_seed,
-                                            sample_weight=row_weights)
-            weights, means, variances = part_statistics(embeddings, parts, self.n_clusters,
-                                                        sample_weight=row_weights)
-        weights, means, variances = (group.broadcast_array(weights), group.broadcast_array(means),
-                                     group.broadcast_array(variances))
-        module.set_prior(weights, means, variances)
-        parts = group.broadcast_array(parts)
-        history.append({"epoch": None, "phase": "gmm_init", "samples": int(n_init), "partition": self.init_partition,
-                        "seconds": time.perf_counter() - started})
-        return rows, parts
-
-    def _optimizer(self, module):
-        """Adam over the network, and over the prior at ``prior_learning_rate_scale`` times the rate."""
-        prior = [module.weight_logits, module.means, module.log_vars]
-        network = [parameter for name, parameter in module.named_parameters()
-                   if name not in ("weight_logits", "means", "log_vars")]
-        scale = 1.0 if self.clustering_learning_rate is None else float(self.prior_learning_rate_scale)
-        return torch.optim.Adam([{"params": network}, {"params": prior, "lr_scale": scale}], lr=self.learning_rate)
+    def _probe_sample(self):
+        return np.zeros((1, self.n_features_in_))
 
     def _warn_if_empty_components(self):
         counts = np.bincount(self.labels_, minlength=self.n_clusters)
@@ -685,7 +432,7 @@ class S3VDCClustering(_BaseDeepClustering):
                           "sample at the end of the fit (their weights_ are "
                           f"{np.round(self.weights_[empty], 3).tolist()}): the data may have fewer separable "
                           "groups than n_clusters, or the warm-up embedding does not separate them. Lower "
-                          "n_clusters, or train longer (warmup_epochs).", ConvergenceWarning, stacklevel=4)
+                          "n_clusters, or train longer (warmup_epochs).", ConvergenceWarning, stacklevel=6)
 
     def _set_mixture_attributes(self):
         module = self.module_
@@ -779,7 +526,7 @@ class S3VDCClustering(_BaseDeepClustering):
         X = self._validate_inference_data(X)
         module = self.module_
         device = self._module_device()
-        log_likelihood = _RECONSTRUCTION_LOSSES[self.reconstruction][1]
+        log_likelihood = _training.RECONSTRUCTION_LOSSES[self.reconstruction][1]
         # Common random numbers: the same draws for every sample, from a seed fixed at fit time.
         draws = np.random.RandomState(self._score_seed).standard_normal((self.n_score_samples, self.latent_dim))
         noise = torch.as_tensor(draws, dtype=torch.float64, device=device)
@@ -842,7 +589,3 @@ class S3VDCClustering(_BaseDeepClustering):
         decode = module.decode if self.reconstruction == "gaussian" else (lambda z: torch.sigmoid(module.decode(z)))
         return map_batches(decode, latents, self.batch_size, self._module_device()), labels
 
-
-def _closest_means(embeddings, means):
-    """Index of the closest mean of each embedding (the k-means partition the paper's prior comes from)."""
-    return (((embeddings[:, None, :] - means[None]) ** 2).sum(-1)).argmin(axis=1)

@@ -138,8 +138,3 @@ def importance_weighted_log_likelihood(log_weights):
     a lower bound of ln p(x) in expectation that tightens as S grows.
     """
     return torch.logsumexp(log_weights, dim=1) - math.log(log_weights.shape[1])
-
-
-def annealing_weight(step_in_period, anneal_steps, gamma, power):
-    """beta = gamma + (t / T_beta) ** u during the annealing part of a period (Eq. 10)."""
-    return gamma + (step_in_period / anneal_steps) ** power

@@ -1,10 +1,13 @@
-"""The S3VDC training schedule (Algorithm 1): gamma-training, then M periods of annealing."""
+"""The whole S3VDC training schedule (Algorithm 1): the phases' step counts, beta and the learning rate.
+
+gamma-training, then M periods of beta-annealing; the KL weight beta of every step (Eq. 10
+and Eq. 7), the learning rate of every step, and where a continued (warm-started) fit ends.
+"""
 
 import math
 from dataclasses import dataclass
 
-from .._engine import MIN_STEPS_PER_EPOCH, exponential_decay_to_floor
-from ._losses import annealing_weight
+from .._engine import MIN_STEPS_PER_EPOCH
 
 # MIN_STEPS_PER_EPOCH (the engine's, shared with LoSTer's joint phase): on data smaller than
 # that many mini-batches an epoch counts as that many steps: the paper's epoch counts assume
@@ -54,6 +57,15 @@ class S3VDCSchedule:
     def total_steps(self):
         return self.warmup_steps + self.clustering_steps
 
+    def end_step(self, start_step):
+        """The last step of a fit starting at ``start_step``: a finished fit continues with
+        ``n_periods`` more periods (at the floor learning rate)."""
+        return self.total_steps if start_step < self.total_steps else start_step + self.clustering_steps
+
+    def ramp_steps(self, steps_per_epoch):
+        """Steps of the clustering learning rate's linear ramp: an epoch, at least 100, at most a tenth of the phase."""
+        return min(max(steps_per_epoch, 100), self.clustering_steps // 10)
+
     def beta(self, clustering_step):
         """KL weight at a 0-based step of the clustering phase (Algorithm 1, lines 6-16).
 
@@ -97,6 +109,24 @@ def learning_rate_schedule(schedule, learning_rate, min_learning_rate, clusterin
         return clustering(step)
 
     return rate
+
+
+def annealing_weight(step_in_period, anneal_steps, gamma, power):
+    """beta = gamma + (t / T_beta) ** u during the annealing part of a period (Eq. 10)."""
+    return gamma + (step_in_period / anneal_steps) ** power
+
+
+def exponential_decay_to_floor(initial, floor, total_steps):
+    """Return ``lr(step) = initial * (floor / initial) ** (step / total_steps)``.
+
+    Continuous exponential decay that reaches ``floor`` at the last step: the shape of the
+    authors' code's schedule (``max(lr0 * r ** (g / s), lr_min)``, whose released constants
+    reach the floor within 5 % of the step budget), expressed independently of the budget.
+    """
+    if floor >= initial or total_steps <= 1:
+        return lambda step: initial
+    log_ratio = math.log(floor / initial)
+    return lambda step: initial * math.exp(log_ratio * min(step, total_steps) / total_steps)
 
 
 def _exponential(initial, final, first_step, last_step):

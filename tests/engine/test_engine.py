@@ -9,7 +9,6 @@ from skdeepcluster._engine import (
     BatchStream,
     TrainingLoop,
     derive_seed,
-    exponential_decay_to_floor,
     map_batches,
     resolve_device,
     seeded_torch,
@@ -96,15 +95,6 @@ def test_map_batches_prepares_each_batch_and_fills_preallocated_outputs():
     assert doubled.dtype == np.float64 and doubled.flags.c_contiguous
     assert_array_equal(doubled, 2 * X)
     assert map_batches(lambda b: b.sum(1).long(), X, 4, torch.device("cpu")).dtype == np.int64
-
-
-def test_exponential_decay_reaches_floor_at_end():
-    schedule = exponential_decay_to_floor(1e-2, 1e-4, 100)
-    assert schedule(0) == pytest.approx(1e-2)
-    assert schedule(50) == pytest.approx(1e-3)
-    assert schedule(100) == pytest.approx(1e-4)
-    assert schedule(500) == pytest.approx(1e-4)
-    assert exponential_decay_to_floor(1e-3, 1e-2, 100)(50) == 1e-3
 
 
 def _linear_problem():

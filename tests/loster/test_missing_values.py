@@ -6,6 +6,7 @@ import torch
 from numpy.testing import assert_array_equal
 from sklearn.metrics import adjusted_rand_score
 
+from skdeepcluster.loster import _training
 from skdeepcluster.loster._model import ORIGINAL
 from tests._configs import tiny_loster
 from tests.loster.test_estimator import _variable_length, _waves
@@ -58,7 +59,7 @@ def test_the_training_reconstruction_loss_counts_only_observed_timestamps():
     network = model.module_.eval()  # no dropout: the loss is a function of the batch
     prepared = model._prepared_rows(gapped[:, :, None], slice(0, 60))
     batch = torch.as_tensor(np.stack([prepared, prepared], axis=1))  # both views the same series
-    loss = model._pretrain_loss(network)(batch, 0)[1]["reconstruction"].item()
+    loss = _training.pretrain_loss(model, network)(batch, 0)[1]["reconstruction"].item()
     observed = ~np.isnan(prepared)
     reconstructed = network(torch.nan_to_num(batch.transpose(0, 1), nan=0.0))[1][ORIGINAL].detach().numpy()
     squared = (np.nan_to_num(prepared) - reconstructed) ** 2

@@ -9,7 +9,7 @@ from sklearn.utils.estimator_checks import check_clustering
 
 from skdeepcluster import LoSTerClustering
 from skdeepcluster._engine import MIN_STEPS_PER_EPOCH
-from skdeepcluster.loster import PAPER_PARAMS, _estimator, silhouette_scorer
+from skdeepcluster.loster import PAPER_PARAMS, _training, silhouette_scorer
 from tests._configs import tiny_loster
 
 
@@ -62,16 +62,16 @@ def test_paper_params_give_the_paper_method():
 def test_an_epoch_that_empties_a_cluster_is_undone(monkeypatch):
     X, _ = _three_waves()
     reference = tiny_loster(n_clusters=3, max_epochs=0).fit(X)
-    real = LoSTerClustering._nearest_centroids
+    real = _training.nearest_centroids
     calls = []
 
-    def collapsing(self, *args):
+    def collapsing(*args):
         # The labels before joint training are real; after its first epoch everything is in cluster 0.
         calls.append(1)
-        labels = real(self, *args)
+        labels = real(*args)
         return labels if len(calls) == 1 else np.zeros_like(labels)
 
-    monkeypatch.setattr(LoSTerClustering, "_nearest_centroids", collapsing)
+    monkeypatch.setattr(_training, "nearest_centroids", collapsing)
     model = tiny_loster(n_clusters=3, max_epochs=5).fit(X)
     events = [entry for entry in model.history_ if entry.get("event") == "absorbed"]
     assert len(events) == 1 and model.converged_
@@ -159,7 +159,7 @@ def test_the_joint_phase_keeps_the_better_of_its_start_and_end(monkeypatch, star
         judged.append((neighbours.copy(), labels.copy()))
         return (0.5 if len(judged) == 1 else 0.2) if start_wins else (0.2 if len(judged) == 1 else 0.5)
 
-    monkeypatch.setattr(_estimator, "_neighbour_agreement", agreement)
+    monkeypatch.setattr(_training, "neighbour_agreement", agreement)
     model = tiny_loster(n_clusters=3, max_epochs=5, tol=0, keep_better=True).fit(X)
     assert len(judged) == 2
     np.testing.assert_array_equal(judged[0][0], judged[1][0])
@@ -181,14 +181,14 @@ def test_the_joint_phase_keeps_the_better_of_its_start_and_end(monkeypatch, star
 
 def test_neighbour_agreement_is_corrected_for_chance():
     neighbours = np.array([[1], [0], [3], [2]])
-    assert _estimator._neighbour_agreement(neighbours, np.array([0, 0, 1, 1])) == 1.0
+    assert _training.neighbour_agreement(neighbours, np.array([0, 0, 1, 1])) == 1.0
     # One cluster agrees everywhere but scores worst; a labelling that splits every pair scores below 0.
-    assert _estimator._neighbour_agreement(neighbours, np.zeros(4, dtype=int)) == -1.0
-    assert _estimator._neighbour_agreement(neighbours, np.array([0, 1, 0, 1])) < 0
+    assert _training.neighbour_agreement(neighbours, np.zeros(4, dtype=int)) == -1.0
+    assert _training.neighbour_agreement(neighbours, np.array([0, 1, 0, 1])) < 0
 
 
 def test_keep_better_is_opt_in_and_not_for_the_paper_method(monkeypatch):
-    monkeypatch.setattr(_estimator, "_neighbour_agreement", lambda neighbours, labels: pytest.fail("judged"))
+    monkeypatch.setattr(_training, "neighbour_agreement", lambda neighbours, labels: pytest.fail("judged"))
     X, _ = _three_waves()
     tiny_loster(n_clusters=3, max_epochs=2, tol=0).fit(X)
     tiny_loster(n_clusters=3, max_epochs=2, tol=0, keep_better=True, **PAPER_PARAMS).fit(X)

@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import check_clustering
 
 from skdeepcluster import S3VDCClustering
 from skdeepcluster._engine import BatchStream, TrainingLoop
-from skdeepcluster.s3vdc import _losses
+from skdeepcluster.s3vdc import _losses, _training
 from skdeepcluster.s3vdc._model import LOG_VAR_BOUND, build_network
 from skdeepcluster.s3vdc._schedule import S3VDCSchedule, learning_rate_schedule
 from tests._configs import tiny_s3vdc
@@ -115,7 +115,8 @@ def test_an_empty_component_is_reseeded_from_the_largest():
     module = build_network("mlp", 2, 2, 3, (8,), None, "elu")
     loop = _loop_for(module, X)
     labels = np.where(X[:, 0] < 0, 0, 1)  # component 2 holds nothing
-    new_labels = model._reseed_empty_components(loop, module, X.astype(np.float32), labels, torch.device("cpu"))
+    new_labels = _training.reseed_empty_components(model, loop, module, X.astype(np.float32), labels,
+                                                 torch.device("cpu"))
     counts = np.bincount(new_labels, minlength=3)
     assert (counts > 0).all() and counts.sum() == 120
     assert loop.history[-1]["event"] == "reseeded" and loop.history[-1]["components"] == [2]

@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal, norm
 
 from skdeepcluster.s3vdc import _losses
-from skdeepcluster.s3vdc._schedule import S3VDCSchedule, epochs_to_steps
+from skdeepcluster.s3vdc._schedule import S3VDCSchedule, epochs_to_steps, exponential_decay_to_floor
 
 RNG = np.random.RandomState(0)
 Z = RNG.normal(size=(5, 3))
@@ -135,3 +135,12 @@ def test_importance_weighted_log_likelihood_is_log_mean_weight():
     log_weights = np.log([[1.0, 3.0], [0.5, 0.5]])
     got = _losses.importance_weighted_log_likelihood(t(log_weights)).numpy()
     assert_allclose(got, np.log([2.0, 0.5]), rtol=1e-12)
+
+
+def test_exponential_decay_reaches_floor_at_end():
+    schedule = exponential_decay_to_floor(1e-2, 1e-4, 100)
+    assert schedule(0) == pytest.approx(1e-2)
+    assert schedule(50) == pytest.approx(1e-3)
+    assert schedule(100) == pytest.approx(1e-4)
+    assert schedule(500) == pytest.approx(1e-4)
+    assert exponential_decay_to_floor(1e-3, 1e-2, 100)(50) == 1e-3
