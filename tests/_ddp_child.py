@@ -22,7 +22,7 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests._configs import tiny_loster, tiny_s3vdc  # noqa: E402
+from tests._configs import ESTIMATORS, LOSTER, S3VDC  # noqa: E402
 
 
 def blobs():
@@ -39,12 +39,14 @@ def sines():
     return X + 0.2 * rng.standard_normal(X.shape), y
 
 
-def s3vdc(**overrides):
-    return tiny_s3vdc(n_clusters=3, hidden_dims=(32,), **overrides)
+# This file's data and overrides (3 clusters), keyed by the registry's keys; the keys of the report too.
+DATA = {S3VDC.key: blobs, LOSTER.key: sines}
+OVERRIDES = {S3VDC.key: dict(n_clusters=3, hidden_dims=(32,)), LOSTER.key: dict(n_clusters=3)}
 
 
-def loster(**overrides):
-    return tiny_loster(n_clusters=3, **overrides)
+def make(config, **overrides):
+    """The registry's estimator ``config`` in this file's configuration."""
+    return config.make(**OVERRIDES[config.key], **overrides)
 
 
 def sample_weights(n_samples):
@@ -95,22 +97,24 @@ def nan_on_one_rank(rank):
 
 def main(out_dir):
     rank = int(os.environ["RANK"])
-    X, y = blobs()
-    S, z = sines()
+    X, _ = blobs()
     result = {"rank": rank}
-    for name, make, data, truth in (("s3vdc", s3vdc, X, y), ("loster", loster, S, z)):
-        model = make().fit(data)  # distributed="auto": data-parallel under torchrun
+    for config in ESTIMATORS:
+        name = config.key
+        data, truth = DATA[name]()
+        model = make(config).fit(data)  # distributed="auto": data-parallel under torchrun
         result[name] = report(model, data, truth)
         result[name + "_history_losses"] = [entry.get("loss") for entry in model.history_ if "loss" in entry]
-        single = make(distributed=False).fit(data)
+        single = make(config, distributed=False).fit(data)
         result[name + "_single"] = report(single, data, truth)
-        result[name + "_weighted"] = report(make().fit(data, sample_weight=sample_weights(len(data))), data, truth)
+        result[name + "_weighted"] = report(make(config).fit(data, sample_weight=sample_weights(len(data))), data,
+                                            truth)
     result["nan_step"] = nan_on_one_rank(rank)
     # random_state=None: each process draws a seed, rank 0's is used by all.
-    result["seed_none_weights"] = weights_hash(s3vdc(random_state=None, warmup_epochs=2, anneal_epochs=1,
-                                                     static_epochs=1).fit(X))
+    result["seed_none_weights"] = weights_hash(make(S3VDC, random_state=None, warmup_epochs=2, anneal_epochs=1,
+                                                    static_epochs=1).fit(X))
     try:
-        s3vdc().fit(X + rank)  # each rank other data: refused on every rank
+        make(S3VDC).fit(X + rank)  # each rank other data: refused on every rank
         result["different_data_error"] = None
     except ValueError as error:
         result["different_data_error"] = str(error)

@@ -31,8 +31,8 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted
 
 import skdeepcluster
-from skdeepcluster import LoSTerClustering, S3VDCClustering
-from tests._configs import tiny_loster, tiny_s3vdc
+from skdeepcluster import S3VDCClustering
+from tests._configs import ESTIMATORS, LOSTER, S3VDC
 
 # Degenerate inputs legitimately warn (KMeans on identical points, skipped non-finite steps, feature
 # names); what is asserted here is the outcome. The feature-name tests check their warnings explicitly.
@@ -53,27 +53,25 @@ def bug(number):
 
 # ---- estimators and data -----------------------------------------------------------------------------
 
-# Even tinier than tests/_configs.py: what is tested is the handling of the input, not the clustering.
-def make_s3vdc(**params):
-    return tiny_s3vdc(**{"warmup_epochs": 1, "anneal_epochs": 1, "static_epochs": 1, "hidden_dims": (8,),
-                         "n_score_samples": 2, **params})
+# The registry's even tinier configurations: what is tested is the handling of the input, not the clustering.
+make_s3vdc = S3VDC.make_input_only
 
 
 def make_loster(**params):
     # normalize=True: X_TRAIN's 8 columns would be read as feature vectors under "auto"
     # ("loster_raw" covers that path); these cases reach the per-series z-normalisation.
-    return tiny_loster(**{"pretrain_epochs": 1, "max_epochs": 1, "n_init": 1, "latent_dim": 4, "hidden_dim": 8,
-                          "n_encoder_blocks": 1, "n_decoder_blocks": 1, "normalize": True, **params})
+    return LOSTER.make_input_only(**{"normalize": True, **params})
 
 
 def make_loster_raw(**params):
     return make_loster(**{"normalize": False, **params})
 
 
-# "loster_raw" (normalize=False) reads the data's levels and scales, so the scale cases reach its network.
-MAKERS = {"s3vdc": make_s3vdc, "loster": make_loster, "loster_raw": make_loster_raw}
-FAMILY = {"s3vdc": ("s3vdc",), "loster": ("loster",), "loster_raw": ("loster_raw", "loster")}
-CLASSES = {"s3vdc": S3VDCClustering, "loster": LoSTerClustering}
+# Keyed by the registry's keys, plus "loster_raw" (normalize=False), which reads the data's levels and
+# scales, so that the scale cases reach its network.
+MAKERS = {S3VDC.key: make_s3vdc, LOSTER.key: make_loster, "loster_raw": make_loster_raw}
+FAMILY = {S3VDC.key: (S3VDC.key,), LOSTER.key: (LOSTER.key,), "loster_raw": ("loster_raw", LOSTER.key)}
+CLASSES = {config.key: config.cls for config in ESTIMATORS}
 N_SAMPLES, N_FEATURES = 30, 8
 COLUMNS = list("abcdefgh")
 X_TRAIN = np.random.RandomState(0).normal(size=(N_SAMPLES, N_FEATURES))

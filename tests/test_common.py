@@ -7,14 +7,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 import skdeepcluster
-from tests._configs import tiny_loster, tiny_s3vdc
+from tests._configs import ESTIMATORS as REGISTRY
+from tests._configs import estimator_ids
 
-ESTIMATORS = [
-    tiny_s3vdc(),
-    # Default normalize="auto": the common checks' rows of 2-10 values are read as feature
-    # vectors (z-normalising them would erase the blobs); tests/loster/ checks the series path.
-    tiny_loster(),
-]
+# Every registered estimator in its tiny configuration. LoSTer with the default normalize="auto":
+# the common checks' rows of 2-10 values are read as feature vectors (z-normalising them would erase
+# the blobs); tests/loster/ checks the series path.
+ESTIMATORS = [config.make() for config in REGISTRY]
 
 
 # Stochastic mini-batch training cannot make a weighted fit equal, to rounding, to a fit on
@@ -35,7 +34,7 @@ def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda est: type(est).__name__)
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_ids(ESTIMATORS))
 def test_param_validation(estimator):
     # Not part of the default generator (specs/conventions.md, A.5): run it explicitly.
     check_param_validation(type(estimator).__name__, estimator)

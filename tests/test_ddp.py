@@ -18,6 +18,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from skdeepcluster._engine import SINGLE_PROCESS, BatchStream, DataParallel, resolve_distributed
 from tests import _ddp_child
+from tests._configs import S3VDC, parametrize_estimators
 
 CHILD = Path(__file__).with_name("_ddp_child.py")
 LAUNCH_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -108,11 +109,11 @@ def test_one_process_launch_is_not_distributed(monkeypatch):
     assert resolve_distributed("auto", "cpu")[0] is SINGLE_PROCESS
 
 
-@pytest.mark.parametrize("make", [_ddp_child.s3vdc, _ddp_child.loster], ids=["S3VDC", "LoSTer"])
-def test_distributed_true_outside_a_launch_raises_and_changes_nothing(make, no_launch):
-    model = make(distributed=True)
+@parametrize_estimators()
+def test_distributed_true_outside_a_launch_raises_and_changes_nothing(config, no_launch):
+    model = _ddp_child.make(config, distributed=True)
     with pytest.raises(ValueError, match="torchrun"):
-        model.fit(_ddp_child.blobs()[0] if make is _ddp_child.s3vdc else _ddp_child.sines()[0])
+        model.fit(_ddp_child.DATA[config.key]()[0])
     assert not hasattr(model, "labels_")
 
 
@@ -131,8 +132,9 @@ def ranks(tmp_path_factory):
     return [json.loads(Path(out, f"rank{rank}.json").read_text()) for rank in range(2)]
 
 
-@pytest.mark.parametrize("name", ["s3vdc", "loster"])
-def test_ranks_end_with_the_same_fitted_model(ranks, name):
+@parametrize_estimators()
+def test_ranks_end_with_the_same_fitted_model(ranks, config):
+    name = config.key  # the key of its reports
     first, second = (rank[name] for rank in ranks)
     assert first["weights"] == second["weights"]
     assert first["labels"] == second["labels"]
@@ -141,8 +143,9 @@ def test_ranks_end_with_the_same_fitted_model(ranks, name):
     assert ranks[0][name + "_history_losses"] == ranks[1][name + "_history_losses"]
 
 
-@pytest.mark.parametrize("name", ["s3vdc", "loster"])
-def test_a_weighted_fit_ends_the_same_on_every_rank(ranks, name):
+@parametrize_estimators()
+def test_a_weighted_fit_ends_the_same_on_every_rank(ranks, config):
+    name = config.key  # the key of its reports
     # Each rank weights its share of a batch by the data set's mean weight, so the averaged
     # gradient is the weighted one; rows of weight 0 are out of every rank's batches.
     first, second = (rank[name + "_weighted"] for rank in ranks)
@@ -150,26 +153,27 @@ def test_a_weighted_fit_ends_the_same_on_every_rank(ranks, name):
     assert first["predict_equals_labels"] and first["ari"] > 0.9
 
 
-@pytest.mark.parametrize("name", ["s3vdc", "loster"])
-def test_distributed_quality_equals_single_process(ranks, name):
+@parametrize_estimators()
+def test_distributed_quality_equals_single_process(ranks, config):
+    name = config.key  # the key of its reports
     distributed, single = ranks[0][name], ranks[0][name + "_single"]
     assert len(distributed["labels"]) == len(single["labels"])
     assert distributed["ari"] > 0.9 and single["ari"] > 0.9
     assert abs(distributed["ari"] - single["ari"]) < 0.1
     # Same schedule: S3VDC runs exactly as many steps; LoSTer's stopping rule may end it sooner or later.
-    if name == "s3vdc":
+    if config is S3VDC:
         assert distributed["steps"] == single["steps"]
     # Not the same computation: the ranks drew their own noise on half-batches.
     assert distributed["weights"] != single["weights"]
 
 
-@pytest.mark.parametrize("name", ["s3vdc", "loster"])
-def test_distributed_false_in_a_launch_fits_each_rank_alone(ranks, name):
+@parametrize_estimators()
+def test_distributed_false_in_a_launch_fits_each_rank_alone(ranks, config):
+    name = config.key  # the key of its reports
     # Each rank ran the single-process fit: the same as here, with no launch at all.
     assert ranks[0][name + "_single"]["weights"] == ranks[1][name + "_single"]["weights"]
-    make, (X, _) = ((_ddp_child.s3vdc, _ddp_child.blobs()) if name == "s3vdc"
-                    else (_ddp_child.loster, _ddp_child.sines()))
-    here = make(distributed=False).fit(X)
+    X, _ = _ddp_child.DATA[name]()
+    here = _ddp_child.make(config, distributed=False).fit(X)
     assert adjusted_rand_score(here.labels_, ranks[0][name + "_single"]["labels"]) == 1.0
 
 

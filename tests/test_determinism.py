@@ -18,7 +18,7 @@ import pytest
 import torch
 from numpy.testing import assert_array_equal
 
-from tests._configs import tiny_loster, tiny_s3vdc
+from tests._configs import ESTIMATORS, LOSTER, S3VDC, parametrize_estimators
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,17 +31,26 @@ def _data():
     return blobs, series
 
 
+# What is specific to this file: configurations where thread counts would show (see above), and a
+# fixed n_jobs: the default (None) follows the caller's thread count, which differs here.
+OVERRIDES = {S3VDC.name: dict(n_clusters=3, gmm_init_samples=600, n_jobs=1),
+             LOSTER.name: dict(n_clusters=3, latent_dim=10, n_jobs=1)}
+
+
+def _data_for(name):
+    """This file's data for the estimator ``name``: the blobs for S3VDC, the series for LoSTer."""
+    blobs, series = _data()
+    return {S3VDC.name: blobs, LOSTER.name: series}[name]
+
+
 def _estimators():
-    # A fixed n_jobs: the default (None) follows the caller's thread count, which differs here.
-    return {"S3VDCClustering": tiny_s3vdc(n_clusters=3, gmm_init_samples=600, n_jobs=1),
-            "LoSTerClustering": tiny_loster(n_clusters=3, latent_dim=10, n_jobs=1)}
+    return {config.name: config.make(**OVERRIDES[config.name]) for config in ESTIMATORS}
 
 
 def _fit_all():
-    blobs, series = _data()
     results = {}
     for name, model in _estimators().items():
-        X = blobs if name == "S3VDCClustering" else series
+        X = _data_for(name)
         model.fit(X)
         results[name] = {"labels_": model.labels_, "cluster_centers_": model.cluster_centers_,
                          "predict": model.predict(X)}
@@ -105,9 +114,10 @@ def test_thread_counts_give_identical_results(children):
     assert children[0]["digests"] == children[1]["digests"]
 
 
-@pytest.mark.parametrize("make", [tiny_s3vdc, tiny_loster], ids=["S3VDCClustering", "LoSTerClustering"])
-def test_fit_leaves_global_random_state_and_thread_count_alone(make):
-    X = _data()[0] if make is tiny_s3vdc else _data()[1]
+@parametrize_estimators()
+def test_fit_leaves_global_random_state_and_thread_count_alone(config):
+    make = config.make
+    X = _data_for(config.name)
     np.random.seed(123)
     torch.manual_seed(123)
     numpy_state, torch_state = np.random.get_state(), torch.random.get_rng_state()
@@ -124,8 +134,8 @@ def test_fit_leaves_global_random_state_and_thread_count_alone(make):
     assert torch.equal(torch.random.get_rng_state(), torch_state)
 
 
-@pytest.mark.parametrize("make", [tiny_s3vdc, tiny_loster], ids=["s3vdc", "loster"])
-def test_n_jobs_trains_on_more_threads_and_restores_the_count(make, monkeypatch):
+@parametrize_estimators()
+def test_n_jobs_trains_on_more_threads_and_restores_the_count(config, monkeypatch):
     from skdeepcluster._engine import _random
 
     seen = []
@@ -136,8 +146,8 @@ def test_n_jobs_trains_on_more_threads_and_restores_the_count(make, monkeypatch)
         return original(n_threads)
 
     monkeypatch.setattr(_random, "cpu_threads", recording)
-    blobs, series = _data()
-    X = blobs[::4] if make is tiny_s3vdc else series[::4]
+    make = config.make
+    X = _data_for(config.name)[::4]
     before = torch.get_num_threads()
     model = make(n_jobs=2).fit(X)
     assert seen == [2] and torch.get_num_threads() == before

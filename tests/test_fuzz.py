@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from tests._configs import tiny_loster, tiny_s3vdc
+from tests._configs import LOSTER, S3VDC
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
 
@@ -49,14 +49,9 @@ def report_examples(request):
 
 # ---- estimators ------------------------------------------------------------------------------------------
 
-def make_s3vdc(**params):
-    return tiny_s3vdc(**{"warmup_epochs": 1, "anneal_epochs": 1, "static_epochs": 1, "hidden_dims": (8,),
-                         "n_score_samples": 2, **params})
-
-
-def make_loster(**params):
-    return tiny_loster(**{"pretrain_epochs": 1, "max_epochs": 1, "n_init": 1, "latent_dim": 4, "hidden_dim": 8,
-                          "n_encoder_blocks": 1, "n_decoder_blocks": 1, **params})
+# The registry's even tinier configurations, for tests of input handling (as in tests/test_bad_input.py).
+make_s3vdc = S3VDC.make_input_only
+make_loster = LOSTER.make_input_only
 
 
 N_FEATURES = 8

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests._configs import ESTIMATORS, LOSTER, S3VDC
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="RLIMIT_DATA and RssAnon in /proc/self/status are Linux-only")
 
@@ -26,14 +28,18 @@ ALLOWANCE_MIB = 80
 SMALL, LARGE = 8192, 16384  # rows of the scaling measurements: 32 and 64 MiB of the memmap
 FIT_ROWS = 2048  # LoSTer fit on a memmap: its (n, 2, T) float32 views array is 16 MiB
 
+# This file's configurations (fractions of an epoch on 65536 rows), keyed by the registry's names.
 PARAMS = {
-    "S3VDCClustering": dict(n_clusters=2, latent_dim=2, hidden_dims=[8], warmup_epochs=0.05, anneal_epochs=0.02,
-                            static_epochs=0.01, n_periods=1, gmm_init_samples=1024, batch_size=256, device="cpu",
-                            random_state=0),
-    "LoSTerClustering": dict(n_clusters=2, latent_dim=8, hidden_dim=16, n_encoder_blocks=2, n_decoder_blocks=2,
-                             pretrain_epochs=1, max_epochs=1, n_init=1, batch_size=256, device="cpu",
-                             random_state=0),
+    S3VDC.name: dict(n_clusters=2, latent_dim=2, hidden_dims=[8], warmup_epochs=0.05, anneal_epochs=0.02,
+                     static_epochs=0.01, n_periods=1, gmm_init_samples=1024, batch_size=256, device="cpu",
+                     random_state=0),
+    LOSTER.name: dict(n_clusters=2, latent_dim=8, hidden_dim=16, n_encoder_blocks=2, n_decoder_blocks=2,
+                      pretrain_epochs=1, max_epochs=1, n_init=1, batch_size=256, device="cpu",
+                      random_state=0),
 }
+
+
+NAMES = [config.name for config in ESTIMATORS]  # the child builds the estimator from its class name
 
 
 def _scaling_ops():
@@ -44,9 +50,9 @@ def _scaling_ops():
 
 
 OPS = {
-    "S3VDCClustering": ["copy", "fit", "predict", "transform", *_scaling_ops()],
-    "LoSTerClustering": ["copy", "predict", "transform", *_scaling_ops(),
-                         {"name": "fit/small", "method": "fit", "rows": FIT_ROWS, "batch_size": 256}],
+    S3VDC.name: ["copy", "fit", "predict", "transform", *_scaling_ops()],
+    LOSTER.name: ["copy", "predict", "transform", *_scaling_ops(),
+                  {"name": "fit/small", "method": "fit", "rows": FIT_ROWS, "batch_size": 256}],
 }
 
 
@@ -68,9 +74,9 @@ def reports(tmp_path_factory):
     data = {"path": str(path), "dtype": "float32", "shape": [N_SAMPLES, N_FEATURES]}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     children = {}
-    for name in PARAMS:
+    for name in NAMES:
         spec = {"estimator": name, "params": PARAMS[name], "data": data, "limit_mib": ALLOWANCE_MIB,
-                "fit_rows": 512 if name == "LoSTerClustering" else None, "ops": OPS[name]}
+                "fit_rows": 512 if name == LOSTER.name else None, "ops": OPS[name]}
         children[name] = subprocess.Popen([sys.executable, str(CHILD), json.dumps(spec)], env=env,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results = {}
@@ -89,20 +95,20 @@ def reports(tmp_path_factory):
     return results
 
 
-@pytest.mark.parametrize("name", list(PARAMS))
+@pytest.mark.parametrize("name", NAMES)
 def test_memmap_several_times_larger_than_the_memory_limit(reports, name):
     report = reports[name]
     assert report["data_mib"] >= 3 * ALLOWANCE_MIB
     # The control: the limit bites, X cannot be copied into memory ...
     assert set(report.get("errors", {})) == {"copy"}, report.get("errors")
     # ... and yet everything else ran on all of it, with a fraction of the allowance.
-    ops = ["fit", "predict", "transform"] if name == "S3VDCClustering" else ["predict", "transform"]
+    ops = ["fit", "predict", "transform"] if name == S3VDC.name else ["predict", "transform"]
     for op in ops:
         assert report["output_shapes"][op][0] == N_SAMPLES
         assert report["peak_mib"][op] < ALLOWANCE_MIB / 2, (op, report["peak_mib"])
 
 
-@pytest.mark.parametrize("name", list(PARAMS))
+@pytest.mark.parametrize("name", NAMES)
 def test_inference_memory_grows_with_batch_size_not_with_n_samples(reports, name):
     peak = reports[name]["peak_mib"]
     added_data_mib = (LARGE - SMALL) * N_FEATURES * 4 / 2**20  # 32 MiB
@@ -119,5 +125,5 @@ def test_loster_fit_memory_is_its_views_array_plus_a_bounded_workspace(reports):
     # LoSTer fit holds the (n, 2, n_timestamps * n_channels) float32 array of both views (spec:
     # the augmented copy is drawn once); everything else is done chunk by chunk of rows.
     views_mib = FIT_ROWS * 2 * N_FEATURES * 4 / 2**20
-    peak = reports["LoSTerClustering"]["peak_mib"]["fit/small"]
+    peak = reports[LOSTER.name]["peak_mib"]["fit/small"]
     assert views_mib <= peak < views_mib + 32, peak

@@ -15,9 +15,9 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 import skdeepcluster
-from skdeepcluster import LoSTerClustering, S3VDCClustering, load
+from skdeepcluster import S3VDCClustering, load
 from skdeepcluster._persistence import ModelFileError
-from tests._configs import tiny_loster, tiny_s3vdc
+from tests._configs import ESTIMATORS, LOSTER, S3VDC, estimator_ids, tiny_s3vdc
 
 pd = pytest.importorskip("pandas")
 
@@ -40,12 +40,13 @@ X_SERIES = _waves()
 X_MULTI = _waves(n_channels=2)
 X_FRAME = pd.DataFrame(X_SERIES, columns=[f"t{i}" for i in range(X_SERIES.shape[1])])
 
+# The registry's estimators on this file's inputs: the round trips must hold for every input form.
 CASES = {
-    "s3vdc": (tiny_s3vdc, {}, X_TABLE),
-    "loster-2d": (tiny_loster, {}, X_SERIES),
-    "loster-3d": (tiny_loster, {}, X_MULTI),
-    "loster-raw": (tiny_loster, {"normalize": False}, X_SERIES),
-    "loster-frame": (tiny_loster, {}, X_FRAME),
+    "s3vdc": (S3VDC.make, {}, X_TABLE),
+    "loster-2d": (LOSTER.make, {}, X_SERIES),
+    "loster-3d": (LOSTER.make, {}, X_MULTI),
+    "loster-raw": (LOSTER.make, {"normalize": False}, X_SERIES),
+    "loster-frame": (LOSTER.make, {}, X_FRAME),
 }
 
 
@@ -212,7 +213,7 @@ def test_load_leaves_the_global_torch_generator_alone(s3vdc, tmp_path):
 # ---- what save refuses --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("estimator", [S3VDCClustering(), LoSTerClustering()], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", [config.cls() for config in ESTIMATORS], ids=estimator_ids())
 def test_save_unfitted_raises(estimator, tmp_path):
     with pytest.raises(NotFittedError):
         estimator.save(tmp_path / "model.skdc")

@@ -1,6 +1,7 @@
 """Threads: concurrent fits leave global generators and thread settings alone, and a model read
 while another thread refits it is the old model or the new one, never a mix."""
 
+import functools
 import threading
 import time
 import warnings
@@ -10,15 +11,21 @@ import pytest
 import torch
 from joblib import Parallel, delayed
 
-from tests._configs import tiny_loster, tiny_s3vdc
+from tests._configs import LOSTER, S3VDC, parametrize_estimators
 
 RNG = np.random.RandomState(0)
 X_TABLE = np.vstack([RNG.normal(-4, 1, (30, 5)), RNG.normal(4, 1, (30, 5))])
 X_WIDER = np.hstack([X_TABLE, RNG.normal(size=(60, 2))])
 X_SERIES = np.sin(np.linspace(0, 6, 24)[None, :] * np.where(np.arange(40) % 2, 1.0, 3.0)[:, None])
 X_SERIES = X_SERIES + 0.05 * RNG.normal(size=X_SERIES.shape)
-CASES = {"s3vdc": (tiny_s3vdc, X_TABLE), "loster": (lambda **kw: tiny_loster(pretrain_epochs=5, max_epochs=2, **kw),
-                                                    X_SERIES)}
+# This file's data, and shorter training for LoSTer, keyed by the registry's keys.
+DATA = {S3VDC.key: X_TABLE, LOSTER.key: X_SERIES}
+OVERRIDES = {S3VDC.key: {}, LOSTER.key: dict(pretrain_epochs=5, max_epochs=2)}
+
+
+def _case(config):
+    """``make(**params)`` and the data of ``config`` in this file."""
+    return functools.partial(config.make, **OVERRIDES[config.key]), DATA[config.key]
 
 
 def _fit(make, X, seed):
@@ -27,9 +34,9 @@ def _fit(make, X, seed):
         return make(random_state=seed).fit(X)
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_fits_in_threads_leave_the_global_generator_alone_and_match_sequential_fits(name):
-    make, X = CASES[name]
+@parametrize_estimators()
+def test_fits_in_threads_leave_the_global_generator_alone_and_match_sequential_fits(config):
+    make, X = _case(config)
     sequential = [_fit(make, X, seed).labels_ for seed in range(4)]
     threads_before = torch.get_num_threads()
     torch.manual_seed(123)
@@ -48,9 +55,9 @@ def test_fits_in_threads_leave_the_global_generator_alone_and_match_sequential_f
     assert torch.get_num_threads() == threads_before
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_global_generator_state_is_unchanged_by_fits_in_threads(name):
-    make, X = CASES[name]
+@parametrize_estimators()
+def test_global_generator_state_is_unchanged_by_fits_in_threads(config):
+    make, X = _case(config)
     torch.manual_seed(7)
     state = torch.random.get_rng_state()
     with Parallel(n_jobs=3, backend="threading") as parallel:
@@ -58,9 +65,9 @@ def test_global_generator_state_is_unchanged_by_fits_in_threads(name):
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_predict_during_refits_sees_one_whole_model(name):
-    make, X = CASES[name]
+@parametrize_estimators()
+def test_predict_during_refits_sees_one_whole_model(config):
+    make, X = _case(config)
     # Two deterministic models: every refit with seed 0 (or 1) gives back exactly the same one.
     references = [_fit(make, X, seed).predict_proba(X) for seed in (0, 1)]
     model = _fit(make, X, 0)
@@ -95,8 +102,8 @@ def test_predict_during_refits_sees_one_whole_model(name):
     assert len(outcomes) > 10
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_a_refit_on_other_data_completing_during_a_predict_leaves_that_predict_on_the_old_model(name, monkeypatch):
+@parametrize_estimators()
+def test_a_refit_on_other_data_completing_during_a_predict_leaves_that_predict_on_the_old_model(config, monkeypatch):
     """Deterministic: predict pauses right after validating X while a whole refit runs.
 
     Before the fix, the predict then read the new network (other input width) for the X
@@ -105,13 +112,13 @@ def test_a_refit_on_other_data_completing_during_a_predict_leaves_that_predict_o
     import skdeepcluster._base as base
     import skdeepcluster.loster._estimator as loster
 
-    make, X = CASES[name]
-    X_other = X_WIDER if name == "s3vdc" else np.hstack([X, X[:, :8]])  # more features or longer series
+    make, X = _case(config)
+    X_other = X_WIDER if config is S3VDC else np.hstack([X, X[:, :8]])  # more features or longer series
     model = _fit(make, X, 0)
     expected = model.predict_proba(X)
     validated, refitted = threading.Event(), threading.Event()
     main = threading.current_thread()
-    module = base if name == "s3vdc" else loster
+    module = base if config is S3VDC else loster
     original = module.validate_data
 
     def pausing_validate_data(*args, **kwargs):
@@ -136,14 +143,16 @@ def _fit_into(model, X):
         model.fit(X)
 
 
-@pytest.mark.parametrize("name, change", [("s3vdc", {"latent_dim": 3}), ("s3vdc", {"hidden_dims": (8,)}),
-                                          ("loster", {"n_encoder_blocks": 3}), ("loster", {"latent_dim": 4})])
-def test_parameters_that_shape_the_network_changed_after_fit_give_a_clear_error(name, change, tmp_path):
-    make, X = CASES[name]
+@pytest.mark.parametrize("config, change", [
+    pytest.param(config, change, id=f"{config.name}-{next(iter(change))}")
+    for config, change in [(S3VDC, {"latent_dim": 3}), (S3VDC, {"hidden_dims": (8,)}),
+                           (LOSTER, {"n_encoder_blocks": 3}), (LOSTER, {"latent_dim": 4})]])
+def test_parameters_that_shape_the_network_changed_after_fit_give_a_clear_error(config, change, tmp_path):
+    make, X = _case(config)
     model = _fit(make, X, 0)
     fitted_value = model.get_params()[next(iter(change))]
     model.set_params(**change)
-    methods = ["predict", "predict_proba", "transform", "score"] + (["score_samples", "sample"] if name == "s3vdc"
+    methods = ["predict", "predict_proba", "transform", "score"] + (["score_samples", "sample"] if config is S3VDC
                                                                        else [])
     for method in methods:
         arguments = () if method == "sample" else (X,)

@@ -1,4 +1,5 @@
-"""Numerical guard, interrupts, warm starts, convergence reporting and transactional fits."""
+"""The numerical guard, interrupts, warm starts, convergence reporting and transactional fits of the
+estimators (the guard's unit tests on the engine itself: tests/engine/test_guard.py)."""
 
 import warnings
 
@@ -8,27 +9,11 @@ import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from skdeepcluster._engine import BatchStream, TrainingDivergedError, TrainingLoop
+from skdeepcluster._engine import TrainingDivergedError, TrainingLoop
 from skdeepcluster.s3vdc._schedule import MIN_STEPS_PER_EPOCH
 
-from ._configs import tiny_loster, tiny_s3vdc
+from ._configs import LOSTER, S3VDC, blobs, parametrize_estimators, series, tiny_loster, tiny_s3vdc
 
-
-def _blobs(n=80, seed=0):
-    rng = np.random.RandomState(seed)
-    return np.vstack([rng.normal(-4, 1, (n // 2, 4)), rng.normal(4, 1, (n // 2, 4))])
-
-
-def _series(n=64, length=32, seed=0):
-    rng = np.random.RandomState(seed)
-    t = np.linspace(0, 1, length)
-    return np.vstack([np.sin(2 * np.pi * (2 + i % 2 * 4) * t + rng.uniform(0, 0.5)) for i in range(n)])
-
-
-ESTIMATORS = {
-    "s3vdc": (tiny_s3vdc, _blobs, "warmup", "clustering"),
-    "loster": (tiny_loster, _series, "pretrain", "joint"),
-}
 # Short, fast-moving training on data without clusters: labels still change at the end.
 UNSETTLED = {
     "s3vdc": dict(n_clusters=5, learning_rate=0.03, clustering_learning_rate=0.03, min_learning_rate=0.03,
@@ -62,114 +47,6 @@ def _assert_same_state(before, after):
             assert before[key] == after[key], key
 
 
-# ---- the engine's guard ---------------------------------------------------------------------------
-
-
-def _linear_loop(history, patience=3, max_restores=2, steps_per_epoch=4):
-    torch.manual_seed(0)
-    X = np.random.RandomState(0).normal(size=(16 * steps_per_epoch, 3)).astype(np.float32)
-    module = torch.nn.Linear(3, 1)
-    optimizer = torch.optim.Adam(module.parameters(), lr=0.05)
-    stream = BatchStream(X, 16, np.random.RandomState(0), torch.device("cpu"))
-    loop = TrainingLoop(module, optimizer, stream, lambda step: 0.05, total_steps=100, history=history,
-                        patience=patience, max_restores=max_restores)
-    return module, loop
-
-
-def _loss_failing_at(module, bad_steps, kind="loss"):
-    def loss_fn(batch, step):
-        output = module(batch)
-        if step in bad_steps:
-            if kind == "loss":
-                output = output * float("nan")
-            else:  # a finite loss whose gradient is infinite: d sqrt(x)/dx at x = 0
-                output = torch.sqrt(output * 0.0)
-        loss = (output**2).mean()
-        return loss, {"loss": loss}
-
-    return loss_fn
-
-
-@pytest.mark.parametrize("kind", ["loss", "gradient"])
-def test_isolated_nonfinite_steps_are_skipped_without_restore(kind):
-    history = []
-    module, loop = _linear_loop(history)
-    with pytest.warns(RuntimeWarning, match="2 training step"):
-        loop.run(8, _loss_failing_at(module, {1, 2}, kind), phase="a")
-    assert loop.nonfinite_steps == 2 and loop.restores == 0
-    assert sum(entry["nonfinite_steps"] for entry in history) == 2
-    assert all(torch.isfinite(p).all() for p in module.parameters())
-
-
-def test_consecutive_nonfinite_steps_restore_the_last_good_weights_and_halve_the_rate():
-    history = []
-    module, loop = _linear_loop(history, patience=3)
-    loop.run(4, _loss_failing_at(module, set()), phase="a")  # one good epoch: the weights to go back to
-    good = [p.detach().clone() for p in module.parameters()]
-    loop.optimizer.step = _counting(loop.optimizer.step)
-    with pytest.warns(RuntimeWarning, match="restored the last good weights"):
-        loop.run(3, _loss_failing_at(module, {4, 5, 6}), phase="b")
-    assert loop.restores == 1 and loop.learning_rate_scale == 0.5
-    assert all(torch.equal(a, b) for a, b in zip(good, module.parameters()))
-    events = [entry for entry in history if entry.get("event") == "restored"]
-    assert len(events) == 1 and events[0]["phase"] == "b" and events[0]["learning_rate_scale"] == 0.5
-    loop.run(4, _loss_failing_at(module, set()), phase="c")
-    assert history[-1]["learning_rate"] == pytest.approx(0.025)  # training goes on at half the rate
-
-
-def _counting(function):
-    def wrapped(*args, **kwargs):
-        wrapped.calls += 1
-        return function(*args, **kwargs)
-
-    wrapped.calls = 0
-    return wrapped
-
-
-def test_weights_that_overflow_are_restored_at_the_epoch_end():
-    history = []
-    module, loop = _linear_loop(history)
-    loop.run(4, _loss_failing_at(module, set()), phase="a")
-    good = [p.detach().clone() for p in module.parameters()]
-
-    def overflowing(batch, step):
-        loss = (module(batch) ** 2).mean()
-        if step == 5:
-            with torch.no_grad():
-                module.weight.fill_(float("inf"))  # what a far too large step does
-        return loss, {"loss": loss}
-
-    with pytest.warns(RuntimeWarning, match="non-finite weights"):
-        loop.run(4, overflowing, phase="b")
-    # Back to the weights saved when the phase began, the last ones known to be finite.
-    assert loop.restores == 1
-    assert all(torch.equal(a, b) for a, b in zip(good, module.parameters()))
-
-
-def test_persistent_divergence_raises_a_value_error():
-    module, loop = _linear_loop([], patience=2, max_restores=2)
-    with pytest.warns(RuntimeWarning), pytest.raises(TrainingDivergedError, match="Scale the data"):
-        loop.run(40, _loss_failing_at(module, set(range(100))), phase="a")
-    assert issubclass(TrainingDivergedError, ValueError) and issubclass(TrainingDivergedError, FloatingPointError)
-
-
-def test_keyboard_interrupt_stops_the_loop_cleanly():
-    history = []
-    module, loop = _linear_loop(history)
-
-    def interrupted(batch, step):
-        if step == 6:
-            raise KeyboardInterrupt
-        loss = (module(batch) ** 2).mean()
-        return loss, {"loss": loss}
-
-    assert loop.run(10, interrupted, phase="a") == 6
-    assert loop.interrupted and loop.step == 6
-    assert history[-1] == {"epoch": 1.5, "phase": "a", "event": "interrupted", "step": 6}
-    assert loop.run(5, interrupted, phase="b") == 0  # later phases do nothing
-    assert all(torch.isfinite(p).all() for p in module.parameters())
-
-
 # ---- estimators: NaN recovery ----------------------------------------------------------------------
 
 
@@ -190,10 +67,10 @@ def _inject(monkeypatch, fail_at=(), interrupt_at=None):
     monkeypatch.setattr(TrainingLoop, "train_step", patched)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_estimator_recovers_from_a_burst_of_nan_losses(name, monkeypatch):
-    make, data, _, _ = ESTIMATORS[name]
-    X = data()
+@parametrize_estimators()
+def test_estimator_recovers_from_a_burst_of_nan_losses(config, monkeypatch):
+    make = config.make
+    X = config.data()
     reference = make(tol=0).fit(X)
     _inject(monkeypatch, fail_at=set(range(16, 28)))  # 12 > patience=10 consecutive bad steps
     with pytest.warns(RuntimeWarning, match="restored the last good weights"):
@@ -207,11 +84,11 @@ def test_estimator_recovers_from_a_burst_of_nan_losses(name, monkeypatch):
     assert max(agreement, 1 - agreement) > 0.9
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_estimator_that_keeps_diverging_raises_and_stays_unchanged(name, monkeypatch):
-    make, data, _, _ = ESTIMATORS[name]
-    X = data()
-    longer = {"max_epochs": 30} if name == "loster" else {}  # room for 5 x 10 failing steps
+@parametrize_estimators()
+def test_estimator_that_keeps_diverging_raises_and_stays_unchanged(config, monkeypatch):
+    make = config.make
+    X = config.data()
+    longer = {"max_epochs": 30} if config is LOSTER else {}  # room for 5 x 10 failing steps
     model = make(tol=0, **longer).fit(X)
     before = _fitted_state(model)
     _inject(monkeypatch, fail_at=set(range(10_000)))
@@ -228,11 +105,11 @@ def test_estimator_that_keeps_diverging_raises_and_stays_unchanged(name, monkeyp
 # ---- estimators: interrupts and warm starts ------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@parametrize_estimators()
 @pytest.mark.parametrize("when", ["early", "late"])
-def test_interrupted_fit_is_usable_and_warm_start_finishes_it(name, when, monkeypatch):
-    make, data, first_phase, second_phase = ESTIMATORS[name]
-    X = data()
+def test_interrupted_fit_is_usable_and_warm_start_finishes_it(config, when, monkeypatch):
+    make, (first_phase, second_phase) = config.make, config.phases
+    X = config.data()
     full = make(tol=0).fit(X)
     total_steps = full._progress["steps"]
     step = 5 if when == "early" else total_steps - 3
@@ -240,7 +117,7 @@ def test_interrupted_fit_is_usable_and_warm_start_finishes_it(name, when, monkey
     with pytest.warns(UserWarning, match="interrupted after"):
         model = make(tol=0).fit(X)
     interrupted = [entry for entry in model.history_ if entry.get("event") == "interrupted"]
-    assert interrupted == [{"epoch": pytest.approx(_epoch_at(name, model, X, step)), "event": "interrupted",
+    assert interrupted == [{"epoch": pytest.approx(_epoch_at(config, model, X, step)), "event": "interrupted",
                             "phase": first_phase if when == "early" else second_phase, "step": step}]
     labels = model.predict(X)
     assert labels.shape == (len(X),) and np.isfinite(model.transform(X)).all()
@@ -258,11 +135,11 @@ def test_interrupted_fit_is_usable_and_warm_start_finishes_it(name, when, monkey
     assert max(agreement, 1 - agreement) > 0.9
 
 
-def _epoch_at(name, model, X, step):
+def _epoch_at(config, model, X, step):
     """The epoch count at ``step``: S3VDC counts at least 10 steps an epoch on small data; LoSTer
     one pass per pretraining epoch and at least 10 steps per joint epoch."""
-    batches = len(X) // model.batch_size if name == "loster" else -(-len(X) // model.batch_size)
-    if name == "s3vdc":
+    batches = len(X) // model.batch_size if config is LOSTER else -(-len(X) // model.batch_size)
+    if config is S3VDC:
         return step / max(batches, MIN_STEPS_PER_EPOCH)
     pretrain_steps = model.pretrain_epochs * batches
     if step <= pretrain_steps:
@@ -275,13 +152,11 @@ def _steps_per_epoch(model):
     return max(entry["steps"] for entry in model.history_ if entry.get("steps"))
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_interrupt_outside_training_leaves_the_estimator_unchanged(name, monkeypatch):
-    make, data, _, _ = ESTIMATORS[name]
-    X = data()
-    model = make()
-    target = "skdeepcluster.s3vdc._training.partition_embedding" if name == "s3vdc" else \
-        "skdeepcluster.loster._training.partition_embedding"
+@parametrize_estimators()
+def test_interrupt_outside_training_leaves_the_estimator_unchanged(config, monkeypatch):
+    X = config.data()
+    model = config.make()
+    target = config.training_module + ".partition_embedding"
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
@@ -294,10 +169,10 @@ def test_interrupt_outside_training_leaves_the_estimator_unchanged(name, monkeyp
     assert not hasattr(model, "n_features_in_")
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_warm_start_continues_a_finished_fit(name):
-    make, data, _, second_phase = ESTIMATORS[name]
-    X = data()
+@parametrize_estimators()
+def test_warm_start_continues_a_finished_fit(config):
+    make, second_phase = config.make, config.phases[1]
+    X = config.data()
     model = make(tol=0).fit(X)
     steps, n_iter, history_length = model._progress["steps"], model.n_iter_, len(model.history_)
     weights = [p.detach().clone() for p in model.module_.parameters()]
@@ -307,14 +182,14 @@ def test_warm_start_continues_a_finished_fit(name):
     new_entries = model.history_[history_length:]
     assert {entry["phase"] for entry in new_entries} == {second_phase}  # no second warm-up or init
     assert not all(torch.equal(a, b) for a, b in zip(weights, model.module_.parameters()))
-    if name == "s3vdc":  # the extension runs at the floor learning rate
+    if config is S3VDC:  # the extension runs at the floor learning rate
         assert all(entry["learning_rate"] == pytest.approx(model.min_learning_rate) for entry in new_entries)
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_warm_start_refuses_another_architecture_and_changes_nothing(name):
-    make, data, _, _ = ESTIMATORS[name]
-    X = data()
+@parametrize_estimators()
+def test_warm_start_refuses_another_architecture_and_changes_nothing(config):
+    make = config.make
+    X = config.data()
     model = make(warm_start=True).fit(X)  # warm_start on an unfitted estimator: an ordinary fit
     before = _fitted_state(model)
     with pytest.raises(ValueError, match="latent_dim changed"):
@@ -327,13 +202,13 @@ def test_warm_start_refuses_another_architecture_and_changes_nothing(name):
 # ---- convergence ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
-def test_convergence_warning_and_converged_flag(name):
-    make, data, _, _ = ESTIMATORS[name]
-    X = data()
+@parametrize_estimators()
+def test_convergence_warning_and_converged_flag(config):
+    make = config.make
+    X = config.data()
     structureless = np.random.RandomState(1).uniform(size=X.shape)
     with pytest.warns(ConvergenceWarning, match="changed cluster"):
-        model = make(tol=1e-9, **UNSETTLED[name]).fit(structureless)
+        model = make(tol=1e-9, **UNSETTLED[config.key]).fit(structureless)
     assert model.converged_ is False
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
@@ -342,13 +217,13 @@ def test_convergence_warning_and_converged_flag(name):
 
 
 def test_s3vdc_records_the_label_change_of_every_period():
-    model = tiny_s3vdc(n_periods=3, tol=0).fit(_blobs())
+    model = tiny_s3vdc(n_periods=3, tol=0).fit(blobs())
     changes = [entry["label_change"] for entry in model.history_ if "label_change" in entry]
     assert len(changes) == 3 and all(0 <= change <= 1 for change in changes)
 
 
 def test_loster_stops_on_tol_and_reports_it():
-    model = tiny_loster(max_epochs=50, tol=0.05).fit(_series())
+    model = tiny_loster(max_epochs=50, tol=0.05).fit(series())
     joint = [entry for entry in model.history_ if entry["phase"] == "joint"]
     assert model.converged_ and len(joint) < 50 and joint[-1]["label_change"] < 0.05
 
@@ -357,7 +232,7 @@ def test_loster_stops_on_tol_and_reports_it():
 
 
 def test_failed_refit_keeps_the_previous_model():
-    X = _blobs()
+    X = blobs()
     model = tiny_s3vdc().fit(X)
     before = _fitted_state(model)
     with pytest.raises(ValueError, match="bernoulli"):

@@ -8,7 +8,7 @@ import torch
 
 from skdeepcluster._engine import _random
 from skdeepcluster._engine._loop import EpochProgress
-from tests._configs import tiny_loster, tiny_s3vdc
+from tests._configs import LOSTER, S3VDC, parametrize_estimators, tiny_loster
 
 
 @pytest.fixture
@@ -94,12 +94,17 @@ def test_progress_prints_each_tenth_once():
         f"{78 * k / 10:.1f}" for k in range(1, 11)]
 
 
-@pytest.mark.parametrize("make, X, planned", [
-    (lambda: tiny_s3vdc(warmup_epochs=2, anneal_epochs=1, static_epochs=1, n_periods=1, verbose=1), _blobs(), 4),
-    (lambda: tiny_loster(pretrain_epochs=2, max_epochs=3, tol=0.0, verbose=1), _series(), 5),
-], ids=["s3vdc", "loster"])
-def test_both_estimators_count_progress_in_epochs(make, X, planned, capsys):
-    make().fit(X)
+# Short fits with verbose=1, this file's data and the epochs they plan, keyed by the registry's keys.
+PROGRESS_FITS = {
+    S3VDC.key: (dict(warmup_epochs=2, anneal_epochs=1, static_epochs=1, n_periods=1, verbose=1), _blobs, 4),
+    LOSTER.key: (dict(pretrain_epochs=2, max_epochs=3, tol=0.0, verbose=1), _series, 5),
+}
+
+
+@parametrize_estimators()
+def test_both_estimators_count_progress_in_epochs(config, capsys):
+    overrides, data, planned = PROGRESS_FITS[config.key]
+    config.make(**overrides).fit(data())
     err = capsys.readouterr().err
     assert f"{planned} epochs planned" in err  # the budget in epochs, whatever the batches per epoch
     assert f"done at epoch {planned:.1f} of {planned}" in err
