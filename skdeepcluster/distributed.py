@@ -152,7 +152,7 @@ def map_blocks_inference(estimator, X, method="predict"):
         # The network reads whole samples (every feature, or every timestamp and channel of a
         # series), so only the rows may be split: merge the chunks of the other axes. Blocks
         # then hold chunks[0] rows of complete samples.
-        X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+        X = X.rechunk(dict.fromkeys(range(1, X.ndim), -1))
 
     dtype = _METHODS[method]
     if dtype is None:
