@@ -86,7 +86,7 @@ def load_ucr_dataset(name, data_dir, *, merge=True, normalize=True):
     series = [np.pad(values, ((0, 0), (0, width - values.shape[1])), constant_values=np.nan) for _, values in parts]
     if normalize:
         series = [_znormalize_observed(values) for values in series]
-    classes, codes = np.unique(np.concatenate([labels for labels, _ in parts]), return_inverse=True)
+    _, codes = np.unique(np.concatenate([labels for labels, _ in parts]), return_inverse=True)
     n_train = parts[0][0].shape[0]
     y_train, y_test = codes[:n_train].astype(np.intp), codes[n_train:].astype(np.intp)
     if merge:

@@ -26,8 +26,8 @@ def map_batches(function, X, batch_size, device, dtype=torch.float64, prepare=No
             result = result if isinstance(result, tuple) else (result,)
             values = [value.detach().cpu().numpy() for value in result]
             if outputs is None:
-                outputs = tuple(np.empty((n_samples,) + value.shape[1:], dtype=value.dtype) for value in values)
-            for store, value in zip(outputs, values):
+                outputs = tuple(np.empty((n_samples, *value.shape[1:]), dtype=value.dtype) for value in values)
+            for store, value in zip(outputs, values, strict=True):
                 store[rows] = value
     if outputs is None:
         raise ValueError("map_batches needs at least one sample; got an empty X.")
