@@ -1,12 +1,24 @@
 """Batched, gradient-free inference over numpy arrays or memmaps."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 
 from ._batching import iter_slices, to_tensor
 
 
-def map_batches(function, X, batch_size, device, dtype=torch.float64, prepare=None):
+def map_batches(
+    function: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
+    X: Any,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype = torch.float64,
+    prepare: Callable[[Any, slice], np.ndarray] | None = None,
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """Apply ``function`` to consecutive batches of ``X`` and gather the results.
 
     ``function`` takes a tensor batch and returns a tensor or a tuple of tensors; each result
