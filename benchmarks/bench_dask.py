@@ -29,6 +29,7 @@ Needs ``pip install skdeepcluster[distributed]``.
 """
 
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -115,8 +116,8 @@ def inference(n_rows, repeats, block_rows=10_000):
         cluster, client = _cluster(n_workers)
         try:
             client.compute(map_blocks_inference(model, X_lazy[:block_rows])).result()  # warm-up: model shipped
-            seconds, labels = _best_seconds(lambda: client.compute(map_blocks_inference(model, X_lazy)).result(),
-                                            repeats)
+            seconds, labels = _best_seconds(
+                lambda client=client: client.compute(map_blocks_inference(model, X_lazy)).result(), repeats)
         finally:
             client.close()
             cluster.close()
@@ -168,12 +169,12 @@ def grid_search(repeats):
         search = GridSearchCV(S3VDCClustering(**DIGITS_QUICK), GRID, cv=[(train, test)], refit=False,
                               error_score="raise", n_jobs=1 if setup.startswith("n_jobs") else -1)
         if setup.startswith("n_jobs"):
-            seconds = _best_seconds(lambda: search.fit(X), repeats)[0]
+            seconds = _best_seconds(functools.partial(search.fit, X), repeats)[0]
         else:
             cluster, client = _cluster(2, dask_malloc_trim="MALLOC" in setup)
             try:
                 with joblib.parallel_config(backend="dask", client=client):
-                    seconds = _best_seconds(lambda: search.fit(X), repeats)[0]
+                    seconds = _best_seconds(functools.partial(search.fit, X), repeats)[0]
             finally:
                 client.close()
                 cluster.close()

@@ -155,7 +155,7 @@ def run_configuration(estimator, processes, threads):
         env.update(OMP_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
         launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
                     if processes > 1 else [sys.executable])
-        command = launcher + [str(SCRIPT), "_worker", estimator, str(out), "--threads", str(threads)]
+        command = [*launcher, str(SCRIPT), "_worker", estimator, str(out), "--threads", str(threads)]
         started = time.perf_counter()
         completed = subprocess.run(command, env=env, capture_output=True, text=True)
         if completed.returncode:

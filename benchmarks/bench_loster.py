@@ -180,7 +180,7 @@ def ucr_table(results):
                           f"{stats['mean_seconds']:.1f} ± {stats['std_seconds']:.1f}"]
             else:
                 cells += [f"{stats['mean_ri']:.3f}", f"{stats['mean_nmi']:.3f}", f"{stats['mean_seconds']:.1f}"]
-        return cells + [best_method(summary, "ri"), best_method(summary, "nmi")]
+        return [*cells, best_method(summary, "ri"), best_method(summary, "nmi")]
 
     for name, entry in results.items():
         paper_ri, paper_nmi = PAPER_SCORES.get(name, (float("nan"), float("nan")))
@@ -487,7 +487,7 @@ def run_scaling(args, device):
         keys = ("seconds", "seconds_per_pretrain_epoch", "seconds_per_joint_epoch", "peak_rss_mib")
         ratios = {key: point[key] / previous[key] for key in keys} if previous else None
         point["ratio_to_previous"] = ratios
-        ratio = (lambda key: f"{ratios[key]:.1f}") if ratios else (lambda key: "-")
+        ratio = (lambda key, ratios=ratios: f"{ratios[key]:.1f}") if ratios else (lambda key: "-")
         print(f"| {point['length']} | {point['seconds']:.1f} | {ratio('seconds')} | "
               f"{point['seconds_per_pretrain_epoch']:.2f} | {ratio('seconds_per_pretrain_epoch')} | "
               f"{point['seconds_per_joint_epoch']:.2f} | {ratio('seconds_per_joint_epoch')} | "

@@ -103,10 +103,10 @@ def main():
         # The baselines need one length: resample (tslearn), then z-normalise again over the full length.
         X_equal = X if not variable else TimeSeriesResampler(sz=X.shape[1]).fit_transform(X)
         X_equal = z_normalize(X_equal)
-        methods = {"LoSTer (resample)": lambda seed: LoSTerClustering(k, random_state=seed, device=args.device)}
+        methods = {"LoSTer (resample)": lambda seed, k=k: LoSTerClustering(k, random_state=seed, device=args.device)}
         if variable:
-            methods["LoSTer (mask)"] = lambda seed: LoSTerClustering(k, variable_length="mask", random_state=seed,
-                                                                     device=args.device)
+            methods["LoSTer (mask)"] = lambda seed, k=k: LoSTerClustering(k, variable_length="mask", random_state=seed,
+                                                                          device=args.device)
         runs = {method: [] for method in [*methods, "KMeans", "KShape"]}
         for seed in range(args.seeds):
             for method, make in methods.items():

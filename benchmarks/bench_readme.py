@@ -38,7 +38,8 @@ for index, source in enumerate(blocks):
 
 def python_snippets(readme_path):
     """The README's ```python blocks, in order."""
-    text = open(readme_path, encoding="utf-8").read()
+    with open(readme_path, encoding="utf-8") as readme:
+        text = readme.read()
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 

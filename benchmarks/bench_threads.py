@@ -17,6 +17,7 @@ before sleeping), ``PASSIVE`` (sleep at once) or ``ACTIVE`` (spin). Prints a tab
 """
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -129,7 +130,7 @@ def main():
                     for policy in args.policies:
                         if threads == 1 and policy != "unset":
                             continue  # one thread never waits at a barrier
-                        result, rate = _with_load(n_load, lambda: _child(workload, threads, policy))
+                        result, rate = _with_load(n_load, functools.partial(_child, workload, threads, policy))
                         row = {"workload": workload, "load": n_load, "threads": threads, "wait_policy": policy,
                                "repeat": repeat, **result, "neighbour_speed": None if rate is None else rate / alone,
                                "loadavg": os.getloadavg()[0]}

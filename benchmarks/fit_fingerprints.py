@@ -92,7 +92,7 @@ def _digest(estimator):
         sha.update(value.detach().cpu().contiguous().numpy().tobytes())
     for name in sorted(vars(estimator)):
         value = getattr(estimator, name)
-        if name in ("module_", "history_") or not name.endswith("_") and not name.startswith("_"):
+        if name in ("module_", "history_") or (not name.endswith("_") and not name.startswith("_")):
             continue
         if isinstance(value, np.ndarray):
             sha.update(name.encode() + value.tobytes())

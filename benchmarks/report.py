@@ -332,7 +332,7 @@ def loster_ucr_figure(result, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
     positions = np.arange(len(names))
     width = 0.2
-    for ax, metric in zip(axes, ["ri", "nmi"]):
+    for ax, metric in zip(axes, ["ri", "nmi"], strict=True):
         for index, method in enumerate(methods):
             if method == "paper LoSTer":
                 heights = [result["datasets"][n]["paper"][metric] for n in names]
@@ -398,7 +398,7 @@ def s3vdc_accuracy_figure(results, path):
     """ACC per model (mean ± std over seeds) on each dataset, with the paper's MNIST figure."""
     plt = _figure()
     fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
-    for ax, (name, result) in zip(axes[0], results.items()):
+    for ax, (name, result) in zip(axes[0], results.items(), strict=True):
         models = list(result["results"])
         accuracies = [[run["acc"] for run in result["results"][m]] for m in models]
         ax.bar(

@@ -24,11 +24,11 @@ import sys
 # The checkout's package, even without an install.
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-import skdeepcluster  # noqa: E402
+import skdeepcluster
 
 # -- Benchmark tables and figures ------------------------------------------------------------
 # benchmarks/report.py turns the JSON results of the benchmark scripts into the tables and

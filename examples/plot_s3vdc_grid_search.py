@@ -15,8 +15,8 @@ without any labels.
 # Four values of ``n_clusters`` times three folds are 12 fits plus the final refit. To keep
 # the example short (16 s on a loaded 2-core CPU when these pages were built) it uses the
 # first 900 digits, a (128, 128) network, a reduced schedule (10 warm-up epochs, two short
-# annealing periods) and 16 importance samples per image in ``score``. The scores are therefore rough; the full-budget digits configuration
-# is described in the README and in :doc:`/s3vdc`.
+# annealing periods) and 16 importance samples per image in ``score``. The scores are therefore
+# rough; the full-budget digits configuration is described in the README and in :doc:`/s3vdc`.
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
@@ -32,7 +32,7 @@ grid = {"n_clusters": [6, 8, 10, 12]}
 search = GridSearchCV(estimator, grid, cv=KFold(3, shuffle=True, random_state=0)).fit(X)
 print("best_params_:", search.best_params_)
 for n_clusters, mean, std in zip(grid["n_clusters"], search.cv_results_["mean_test_score"],
-                                 search.cv_results_["std_test_score"]):
+                                 search.cv_results_["std_test_score"], strict=True):
     print(f"n_clusters={n_clusters:<3} held-out log-likelihood {mean:8.2f} +- {std:.2f} nats per image")
 
 # %%

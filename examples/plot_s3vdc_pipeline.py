@@ -52,7 +52,7 @@ print(f"median confidence {np.median(confidence):.3f}; {np.mean(confidence > 0.9
 
 table = confusion_matrix(y, labels, labels=range(10))  # rows: digits, columns: clusters
 digits, clusters = linear_sum_assignment(table, maximize=True)
-cluster_to_digit = dict(zip(clusters, digits))
+cluster_to_digit = dict(zip(clusters, digits, strict=True))
 matched = np.array([cluster_to_digit[label] for label in labels])
 print(f"accuracy after matching {np.mean(matched == y):.3f}")
 

@@ -138,7 +138,7 @@ def compare_on_digits(seed=0, quick=False, device="auto", verbose=0):
 def summarize(runs):
     """Mean and standard deviation over seeds: ``runs`` is one list of rows per seed."""
     summary = []
-    for rows in zip(*runs):
+    for rows in zip(*runs, strict=True):
         row = {"model": rows[0]["model"], "n_seeds": len(rows)}
         for metric in METRICS:
             values = [r[metric] for r in rows]

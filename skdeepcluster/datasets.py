@@ -5,7 +5,10 @@ from a folder you downloaded it to; :func:`make_synthetic_series` draws clusters
 shifted smooth shapes of any length, for tests, demos and scaling measurements.
 """
 
+from __future__ import annotations
+
 import numbers
+import os
 import pathlib
 import warnings
 
@@ -17,7 +20,9 @@ from .loster._series import z_normalize
 __all__ = ["load_ucr_dataset", "make_synthetic_series"]
 
 
-def load_ucr_dataset(name, data_dir, *, merge=True, normalize=True):
+def load_ucr_dataset(
+    name: str, data_dir: str | os.PathLike[str], *, merge: bool = True, normalize: bool = True
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load one dataset of the UCR 2018 time-series archive.
 
     The folder ``data_dir`` must hold the archive's layout: ``<name>/<name>_TRAIN.tsv`` and
@@ -86,7 +91,7 @@ def load_ucr_dataset(name, data_dir, *, merge=True, normalize=True):
     series = [np.pad(values, ((0, 0), (0, width - values.shape[1])), constant_values=np.nan) for _, values in parts]
     if normalize:
         series = [_znormalize_observed(values) for values in series]
-    classes, codes = np.unique(np.concatenate([labels for labels, _ in parts]), return_inverse=True)
+    _, codes = np.unique(np.concatenate([labels for labels, _ in parts]), return_inverse=True)
     n_train = parts[0][0].shape[0]
     y_train, y_test = codes[:n_train].astype(np.intp), codes[n_train:].astype(np.intp)
     if merge:
@@ -94,7 +99,7 @@ def load_ucr_dataset(name, data_dir, *, merge=True, normalize=True):
     return series[0], y_train, series[1], y_test
 
 
-def _read_ucr_file(path):
+def _read_ucr_file(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
     """Labels and NaN-padded values of one UCR ``.tsv`` file."""
     if not path.is_file():
         raise FileNotFoundError(
@@ -111,7 +116,7 @@ def _read_ucr_file(path):
     return table[:, 0], table[:, 1:]
 
 
-def _read_ragged_rows(path):
+def _read_ragged_rows(path: pathlib.Path) -> np.ndarray:
     rows = []
     with open(path) as handle:
         for line in handle:
@@ -126,7 +131,7 @@ def _read_ragged_rows(path):
     return table
 
 
-def _znormalize_observed(values):
+def _znormalize_observed(values: np.ndarray) -> np.ndarray:
     """Z-normalise each row over its non-NaN entries: the normalisation LoSTerClustering applies."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row (empty series) stays NaN
@@ -134,16 +139,16 @@ def _znormalize_observed(values):
 
 
 def make_synthetic_series(
-    n_samples=300,
-    n_timestamps=1000,
-    n_channels=1,
-    n_clusters=3,
+    n_samples: int = 300,
+    n_timestamps: int = 1000,
+    n_channels: int = 1,
+    n_clusters: int = 3,
     *,
-    noise=0.3,
-    variable_length=False,
-    min_length_fraction=0.5,
-    random_state=None,
-):
+    noise: float = 0.3,
+    variable_length: bool = False,
+    min_length_fraction: float = 0.5,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Generate clusters of noisy time series around distinct smooth shapes.
 
     Each cluster (and each channel of it) has a prototype made of a few sinusoids with random
@@ -269,6 +274,6 @@ def make_synthetic_series(
     return X, y
 
 
-def _check_positive_int(value, name):
+def _check_positive_int(value: object, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")

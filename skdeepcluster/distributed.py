@@ -9,8 +9,18 @@ Hyper-parameter searches need no helper: ``GridSearchCV(..., n_jobs=-1)`` inside
 "Scaling out" guide).
 """
 
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
+from numpy.typing import DTypeLike
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:  # dask is optional and imported only when a function here is called
+    import dask.array
+    from sklearn.base import BaseEstimator
 
 __all__ = ["map_blocks_inference"]
 
@@ -20,7 +30,7 @@ _INSTALL_HINT = "pip install skdeepcluster[distributed]"
 _METHODS = {"predict": np.int64, "predict_proba": np.float64, "transform": None, "score_samples": np.float64}
 
 
-def _import_dask_array():
+def _import_dask_array() -> tuple[ModuleType, ModuleType]:
     try:
         import dask
         import dask.array as da
@@ -30,7 +40,7 @@ def _import_dask_array():
     return dask, da
 
 
-def _n_output_columns(estimator, method):
+def _n_output_columns(estimator: BaseEstimator, method: str) -> int | None:
     """Columns of ``method``'s 2-D output, read from the fitted estimator (None for 1-D outputs)."""
     if method == "transform":
         return len(estimator.get_feature_names_out())  # latent_dim for skdeepcluster, n_clusters for KMeans
@@ -43,14 +53,19 @@ def _n_output_columns(estimator, method):
     return None
 
 
-def _apply(block, estimator, method, dtype, n_columns):
+def _apply(block: np.ndarray, estimator: BaseEstimator, method: str, dtype: DTypeLike,
+           n_columns: int | None) -> np.ndarray:
     """One block's output: ``estimator.<method>(block)`` in the dtype the lazy array declares."""
     if block.shape[0] == 0:  # dask allows empty chunks; the estimators need at least one row
         return np.empty((0,) if n_columns is None else (0, n_columns), dtype=dtype)
     return np.asarray(getattr(estimator, method)(block), dtype=dtype)
 
 
-def map_blocks_inference(estimator, X, method="predict"):
+def map_blocks_inference(
+    estimator: BaseEstimator,
+    X: dask.array.Array,
+    method: Literal["predict", "predict_proba", "transform", "score_samples"] = "predict",
+) -> dask.array.Array:
     """Apply a fitted estimator's ``predict``, ``predict_proba``, ``transform`` or ``score_samples`` lazily.
 
     Returns a lazy Dask array whose blocks are ``getattr(estimator, method)`` of the
@@ -152,7 +167,7 @@ def map_blocks_inference(estimator, X, method="predict"):
         # The network reads whole samples (every feature, or every timestamp and channel of a
         # series), so only the rows may be split: merge the chunks of the other axes. Blocks
         # then hold chunks[0] rows of complete samples.
-        X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+        X = X.rechunk(dict.fromkeys(range(1, X.ndim), -1))
 
     dtype = _METHODS[method]
     if dtype is None:

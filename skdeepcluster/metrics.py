@@ -1,5 +1,8 @@
 """Clustering metrics that need a label matching: accuracy with the Hungarian algorithm."""
 
+from __future__ import annotations
+
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.utils.validation import check_consistent_length, column_or_1d
@@ -7,7 +10,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 __all__ = ["clustering_accuracy"]
 
 
-def clustering_accuracy(labels_true, labels_pred):
+def clustering_accuracy(labels_true: ArrayLike, labels_pred: ArrayLike) -> float:
     """Accuracy under the best one-to-one matching of clusters to classes.
 
     The matching maximises the number of samples whose cluster maps to their class (the

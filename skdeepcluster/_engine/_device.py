@@ -1,9 +1,11 @@
 """Turn the user's ``device`` parameter into a :class:`torch.device`."""
 
+from __future__ import annotations
+
 import torch
 
 
-def resolve_device(device):
+def resolve_device(device: str) -> torch.device:
     """Resolve ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` to a usable device.
 
     ``"auto"`` picks CUDA when it is available and the CPU otherwise. Asking for CUDA on a

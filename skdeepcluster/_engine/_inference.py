@@ -1,12 +1,24 @@
 """Batched, gradient-free inference over numpy arrays or memmaps."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 
 from ._batching import iter_slices, to_tensor
 
 
-def map_batches(function, X, batch_size, device, dtype=torch.float64, prepare=None):
+def map_batches(
+    function: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
+    X: Any,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype = torch.float64,
+    prepare: Callable[[Any, slice], np.ndarray] | None = None,
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """Apply ``function`` to consecutive batches of ``X`` and gather the results.
 
     ``function`` takes a tensor batch and returns a tensor or a tuple of tensors; each result
@@ -26,8 +38,8 @@ def map_batches(function, X, batch_size, device, dtype=torch.float64, prepare=No
             result = result if isinstance(result, tuple) else (result,)
             values = [value.detach().cpu().numpy() for value in result]
             if outputs is None:
-                outputs = tuple(np.empty((n_samples,) + value.shape[1:], dtype=value.dtype) for value in values)
-            for store, value in zip(outputs, values):
+                outputs = tuple(np.empty((n_samples, *value.shape[1:]), dtype=value.dtype) for value in values)
+            for store, value in zip(outputs, values, strict=True):
                 store[rows] = value
     if outputs is None:
         raise ValueError("map_batches needs at least one sample; got an empty X.")

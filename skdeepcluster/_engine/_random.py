@@ -1,7 +1,11 @@
 """Seeding from ``random_state`` without touching the global random generators."""
 
+from __future__ import annotations
+
 import contextlib
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import joblib
 import numpy as np
@@ -10,17 +14,17 @@ from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 
-def derive_seed(random_state):
+def derive_seed(random_state: int | np.random.RandomState | None) -> int:
     """Draw one int seed from ``random_state`` (None, int or ``RandomState``)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def usable_cpu_count():
+def usable_cpu_count() -> int:
     """CPUs this process may use: the affinity mask and a container's CPU quota (``joblib.cpu_count``)."""
     return max(1, joblib.cpu_count())
 
 
-def resolve_cpu_threads(n_jobs):
+def resolve_cpu_threads(n_jobs: int | None) -> int:
     """scikit-learn's ``n_jobs`` as a training thread count.
 
     ``None`` -> torch's intra-op thread count (all cores unless ``OMP_NUM_THREADS`` or
@@ -45,7 +49,7 @@ _threads_saved = None
 
 
 @contextlib.contextmanager
-def cpu_threads(n_threads=1):
+def cpu_threads(n_threads: int = 1) -> Iterator[None]:
     """Run a block with ``n_threads`` CPU threads in torch, BLAS and OpenMP; restore the caller's after.
 
     Multi-threaded CPU kernels split their work by the number of threads, and a float sum
@@ -101,17 +105,17 @@ _GLOBAL_ONLY = frozenset([
 _LIKE = {torch.rand_like: torch.rand, torch.randn_like: torch.randn}
 
 
-def rand_like(tensor):
+def rand_like(tensor: torch.Tensor) -> torch.Tensor:
     """``torch.rand_like(tensor)`` drawn from this thread's generator (:func:`torch_generator`)."""
     return torch.rand(tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=torch_generator(tensor.device))
 
 
-def randn_like(tensor):
+def randn_like(tensor: torch.Tensor) -> torch.Tensor:
     """``torch.randn_like(tensor)`` drawn from this thread's generator (:func:`torch_generator`)."""
     return torch.randn(tensor.shape, dtype=tensor.dtype, device=tensor.device, generator=torch_generator(tensor.device))
 
 
-def torch_generator(device):
+def torch_generator(device: torch.device | str) -> torch.Generator | None:
     """This thread's generator for ``device`` inside :func:`seeded_torch`; None (torch's global one) outside.
 
     Pass it as ``generator=`` to every random torch call made while training, e.g.
@@ -127,13 +131,13 @@ def torch_generator(device):
     return generators[device.type]
 
 
-def reseed_torch_generators(seed):
+def reseed_torch_generators(seed: int) -> None:
     """Reseed this thread's generators (data-parallel ranks: their own noise streams)."""
     for generator in _thread.generators.values():
         generator.manual_seed(seed)
 
 
-def _device_of(args, kwargs):
+def _device_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.device:
     for value in (*args, *kwargs.values()):
         if isinstance(value, torch.Tensor):
             return value.device
@@ -141,7 +145,7 @@ def _device_of(args, kwargs):
     return torch.device(device) if device is not None else torch.get_default_device()
 
 
-def _would_draw(func, args, kwargs):
+def _would_draw(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """False for the dropouts that draw nothing: in evaluation mode or with p=0."""
     if func in (torch.nn.functional.gumbel_softmax, torch.nn.functional.rrelu):
         return func is torch.nn.functional.gumbel_softmax or kwargs.get("training", args[3] if len(args) > 3 else False)
@@ -157,7 +161,8 @@ class _ThreadGenerators(torch.overrides.TorchFunctionMode):
     (``nn.Linear``'s ``reset_parameters`` and friends draw without a generator argument).
     """
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         if func in _LIKE and kwargs.get("generator") is None and not kwargs.get("memory_format"):
             tensor = args[0]
@@ -175,7 +180,7 @@ class _ThreadGenerators(torch.overrides.TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def explicit_draws_only():
+def explicit_draws_only() -> Iterator[None]:
     """Run a block without the interception of :func:`seeded_torch` (it costs a Python call per torch call).
 
     For the training steps, whose random draws all pass ``generator=torch_generator(...)``.
@@ -184,13 +189,13 @@ def explicit_draws_only():
         yield
 
 
-def _is_intercepting():
+def _is_intercepting() -> bool:
     stack = torch.overrides._get_current_function_mode_stack()
     return bool(stack) and isinstance(stack[-1], _ThreadGenerators)
 
 
 @contextlib.contextmanager
-def seeded_torch(seed, device, n_threads=1):
+def seeded_torch(seed: int, device: torch.device | str, n_threads: int = 1) -> Iterator[None]:
     """Run a block with its own seeded torch generators; torch's global generators stay untouched.
 
     The block gets a ``torch.Generator`` per device type it uses (the CPU, and ``device``'s

@@ -93,7 +93,7 @@ def augment_series(series, lengths, rng, max_segments=4, warp_sigma=0.2, warp_kn
     augmented = series.copy()
     if segment_counts is None:
         segment_counts = rng.randint(1, max_segments + 1, size=series.shape[0])
-    for row, (length, n_segments) in enumerate(zip(lengths, segment_counts)):
+    for row, (length, n_segments) in enumerate(zip(lengths, segment_counts, strict=True)):
         view = flip_signs(series[row, :length], rng)
         observed = ~np.isnan(view)
         if observed.all():

@@ -6,6 +6,7 @@ in one batched matrix product: on a 2-core CPU that was 2.6x faster than two ``n
 calls for the first layer of a 1024-step series, forward plus backward.
 """
 
+import itertools
 import math
 
 import torch
@@ -99,10 +100,10 @@ class LoSTerNetwork(nn.Module):
         encoder_sizes = [n_features] + [hidden_dim] * (n_encoder_blocks - 1) + [latent_dim]
         decoder_sizes = [latent_dim] + [hidden_dim] * (n_decoder_blocks - 1) + [n_features]
         self.encoder = nn.ModuleList(TwinResidualBlock(a, hidden_dim, b, dropout)
-                                     for a, b in zip(encoder_sizes[:-1], encoder_sizes[1:]))
+                                     for a, b in itertools.pairwise(encoder_sizes))
         self.decoder = nn.ModuleList(
             TwinResidualBlock(a, hidden_dim, b, dropout, output=(index == n_decoder_blocks - 1))
-            for index, (a, b) in enumerate(zip(decoder_sizes[:-1], decoder_sizes[1:])))
+            for index, (a, b) in enumerate(itertools.pairwise(decoder_sizes)))
         self.centroids = nn.Parameter(torch.zeros(n_clusters, latent_dim))
         self.augmented_centroids = nn.Parameter(torch.zeros(n_clusters, latent_dim))
 

@@ -6,6 +6,7 @@ the default ``hidden_dim=256`` need about 2 * 10^9 weights, some 50 GB to train.
 check, such a fit allocates for minutes and then fails with the allocator's raw message.
 """
 
+import contextlib
 import os
 
 import torch
@@ -57,10 +58,8 @@ def available_memory_bytes(device=None):
                 if line.startswith("MemAvailable:"):
                     candidates.append(int(line.split()[1]) * 1024)
     except OSError:
-        try:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
             candidates.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-        except (AttributeError, ValueError, OSError):
-            pass
     try:
         with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as current:
             text = limit.read().strip()

@@ -1,5 +1,7 @@
 """The S3VDC network: a VaDE variational autoencoder with a learnable Gaussian-mixture prior."""
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -16,7 +18,7 @@ def _xavier_init(module):
 
 def _mlp(sizes, activation, last_activation):
     layers = []
-    for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if last_activation or index < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -69,7 +71,7 @@ class ConvEncoder(nn.Module):
         self.input_shape = tuple(input_shape)
         channels, height, width = self.input_shape
         layers, self.feature_shapes = [], [(height, width)]
-        for n_in, n_out, kernel in zip((channels, *self.filters[:-1]), self.filters, self.kernels):
+        for n_in, n_out, kernel in zip((channels, *self.filters[:-1]), self.filters, self.kernels, strict=True):
             layers += [nn.Conv2d(n_in, n_out, kernel, stride=2, padding=kernel // 2), ACTIVATIONS[activation]()]
             height = _conv_output_size(height, kernel, 2, kernel // 2)
             width = _conv_output_size(width, kernel, 2, kernel // 2)
@@ -97,14 +99,14 @@ class ConvDecoder(nn.Module):
         outs = (*reversed(encoder.filters[:-1]), self.input_shape[0])
         self.deconvs = nn.ModuleList(
             nn.ConvTranspose2d(n_in, n_out, kernel, stride=2, padding=kernel // 2)
-            for n_in, n_out, kernel in zip(reversed(encoder.filters), outs, reversed(encoder.kernels)))
+            for n_in, n_out, kernel in zip(reversed(encoder.filters), outs, reversed(encoder.kernels), strict=True))
         self.activation = ACTIVATIONS[activation]()
 
     def forward(self, z):
         height, width = self.feature_shapes[-1]
         hidden = self.project(z).reshape(z.shape[0], -1, height, width)
         targets = list(reversed(self.feature_shapes[:-1]))
-        for index, (deconv, size) in enumerate(zip(self.deconvs, targets)):
+        for index, (deconv, size) in enumerate(zip(self.deconvs, targets, strict=True)):
             hidden = deconv(hidden, output_size=size)
             if index < len(self.deconvs) - 1:
                 hidden = self.activation(hidden)
