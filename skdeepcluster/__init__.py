@@ -8,9 +8,9 @@ import os as _os
 # by the user is kept; it has no effect if torch was imported before skdeepcluster.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ._persistence import ModelFileError, load  # noqa: E402
-from ._version import __version__  # noqa: E402
-from .loster import LoSTerClustering  # noqa: E402
-from .s3vdc import S3VDCClustering  # noqa: E402
+from ._persistence import ModelFileError, load
+from ._version import __version__
+from .loster import LoSTerClustering
+from .s3vdc import S3VDCClustering
 
 __all__ = ["LoSTerClustering", "ModelFileError", "S3VDCClustering", "__version__", "load"]

@@ -666,7 +666,7 @@ def load(path, *, max_bytes=MAX_FILE_BYTES):
         raise
     except ValueError as exc:
         raise ModelFileError(path, f"was refused: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - any other failure on crafted content is a refusal too
+    except Exception as exc:
         raise ModelFileError(path, f"is not a valid skdeepcluster model file: {type(exc).__name__}: {exc}") from exc
 
 
@@ -764,7 +764,7 @@ def _read_members(path, file, max_bytes):
             arrays = _read_member(path, archive, arrays_info, max_bytes)
     except ModelFileError:
         raise
-    except Exception as exc:  # noqa: BLE001 - BadZipFile, zlib.error, NotImplementedError, OSError on bad offsets...
+    except Exception as exc:
         raise ModelFileError(path, f"is not a skdeepcluster model file (not a readable zip archive: {exc}); it may "
                                    "be truncated or written by pickle/joblib.") from exc
     return json_bytes, version, ARRAYS_MEMBERS[version], arrays
@@ -898,7 +898,7 @@ def _read_torch_arrays(path, data):
                                    "skdeepcluster's save (or was tampered with); nothing in it was run.") from exc
     except MemoryError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any other failure of a corrupt member
+    except Exception as exc:
         raise ModelFileError(path, f"is corrupted: {ARRAYS_MEMBERS[1]} could not be read ({exc}).") from exc
     if (type(tensors) is not dict or len(tensors) > LIMITS["tensors"]
             or not all(type(key) is str and type(value) is torch.Tensor for key, value in tensors.items())):

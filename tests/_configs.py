@@ -5,8 +5,8 @@ A test file that needs something of its own per estimator (other data, other ove
 local dict keyed by the registry's ``key`` or ``name``.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest

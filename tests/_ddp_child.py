@@ -22,7 +22,7 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests._configs import ESTIMATORS, LOSTER, S3VDC  # noqa: E402
+from tests._configs import ESTIMATORS, LOSTER, S3VDC
 
 
 def blobs():

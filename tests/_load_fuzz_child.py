@@ -55,7 +55,7 @@ def main(folder, limit_mib):
         try:
             skdeepcluster.load(os.path.join(folder, name))
             outcome = "ok"
-        except Exception as exc:  # noqa: BLE001 - the report says which
+        except Exception as exc:
             outcome = type(exc).__name__
             if outcome == "ModelFileError" and os.path.join(folder, name) not in str(exc):
                 outcome = "ModelFileError without the path"

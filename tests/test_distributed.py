@@ -18,18 +18,18 @@ import torch
 pytest.importorskip("distributed", reason="the Dask tests need the 'distributed' extra: "
                     "pip install skdeepcluster[distributed]")
 
-import dask  # noqa: E402
-import dask.array as da  # noqa: E402
-import joblib  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
-from sklearn.cluster import KMeans  # noqa: E402
-from sklearn.datasets import make_blobs  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
+import dask
+import dask.array as da
+import joblib
+from distributed import Client, LocalCluster
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
 
-from skdeepcluster.datasets import make_synthetic_series  # noqa: E402
-from skdeepcluster.distributed import map_blocks_inference  # noqa: E402
-from tests._configs import tiny_loster, tiny_s3vdc  # noqa: E402
+from skdeepcluster.datasets import make_synthetic_series
+from skdeepcluster.distributed import map_blocks_inference
+from tests._configs import tiny_loster, tiny_s3vdc
 
 # Process workers: each holds ~400 MB once torch and skdeepcluster are imported and peaks at
 # ~500 MB while predicting a 20 MB block. The nanny kills a worker above 95% of the limit.

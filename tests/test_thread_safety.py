@@ -82,7 +82,7 @@ def test_predict_during_refits_sees_one_whole_model(config):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     model.set_params(random_state=seed).fit(X)
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:
                 errors.append(exc)
 
     worker = threading.Thread(target=refit)

@@ -3,4 +3,4 @@
 from ._estimator import PAPER_PARAMS, LoSTerClustering
 from ._selection import silhouette_scorer
 
-__all__ = ["LoSTerClustering", "PAPER_PARAMS", "silhouette_scorer"]
+__all__ = ["PAPER_PARAMS", "LoSTerClustering", "silhouette_scorer"]
