@@ -31,6 +31,7 @@ arrays, numpy scalars, or the estimator's network ``module_``. Anything else is 
 ``TypeError`` at save time, never a silent omission.
 """
 
+import contextlib
 import hashlib
 import io
 import json
@@ -527,10 +528,8 @@ def _write_unnamed(folder, name, json_bytes, arrays, mode):
 
 
 def _remove_quietly(path):
-    try:
+    with contextlib.suppress(OSError):
         os.remove(path)
-    except OSError:
-        pass
 
 
 def _temporary_name(folder, name):
@@ -550,10 +549,8 @@ def _remove_leftovers(folder, name):
         if not (entry.startswith(prefix) and len(parts) == 3 and parts[2] == "tmp" and parts[0].isdigit()):
             continue
         if int(parts[0]) != os.getpid() and not _process_exists(int(parts[0])):
-            try:
+            with contextlib.suppress(OSError):
                 os.remove(os.path.join(folder, entry))
-            except OSError:
-                pass
 
 
 def _process_exists(pid):

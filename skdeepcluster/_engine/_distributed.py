@@ -175,14 +175,14 @@ class DataParallel:
             dist.all_gather_object(layouts, None if local is None else (local.dtype.str, local.shape[1:]))
             dtype, tail = next(layout for layout in layouts if layout is not None)
             if local is None:
-                local = np.empty((0,) + tuple(tail), dtype=dtype)
+                local = np.empty((0, *tail), dtype=dtype)
         dtype = local.dtype
-        padded = np.zeros((max(counts),) + local.shape[1:], dtype=np.int64 if dtype.kind == "b" else dtype)
+        padded = np.zeros((max(counts), *local.shape[1:]), dtype=np.int64 if dtype.kind == "b" else dtype)
         padded[:len(local)] = local
         tensor = self._tensor(padded)
         parts = [torch.empty_like(tensor) for _ in range(self.world_size)]
         dist.all_gather(parts, tensor)
-        return np.concatenate([part[:count].cpu().numpy() for part, count in zip(parts, counts)]).astype(
+        return np.concatenate([part[:count].cpu().numpy() for part, count in zip(parts, counts, strict=True)]).astype(
             dtype, copy=False)
 
     def average_gradients(self, parameters, weight, loss_finite, logs):

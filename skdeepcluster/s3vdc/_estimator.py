@@ -583,7 +583,7 @@ class S3VDCClustering(_BaseDeepClustering):
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         latents = np.vstack([rng.normal(mean, np.sqrt(variance), size=(count, self.latent_dim))
-                             for mean, variance, count in zip(self.means_, self.covariances_, counts)])
+                             for mean, variance, count in zip(self.means_, self.covariances_, counts, strict=True)])
         labels = np.repeat(np.arange(self.n_clusters), counts)
         module = self.module_
         decode = module.decode if self.reconstruction == "gaussian" else (lambda z: torch.sigmoid(module.decode(z)))

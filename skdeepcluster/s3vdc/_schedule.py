@@ -19,7 +19,7 @@ def epochs_to_steps(epochs, steps_per_epoch):
     """Whole steps for a (possibly fractional) number of epochs; any positive budget is >= 1."""
     if epochs <= 0:
         return 0
-    return max(1, int(round(epochs * max(steps_per_epoch, MIN_STEPS_PER_EPOCH))))
+    return max(1, int(round(epochs * max(steps_per_epoch, MIN_STEPS_PER_EPOCH))))  # noqa: RUF046 (numpy scalars)
 
 
 @dataclass(frozen=True)
