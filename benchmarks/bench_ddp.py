@@ -245,9 +245,9 @@ def paper_scale_worker(n_rows, out, max_threads):
         torch.set_num_threads(1)
         history = []
         started = time.perf_counter()
-        run = FitRun(module=module, X=X, rng=np.random.RandomState(0), device=torch.device("cpu"), history=history,
+        run = FitRun(network=module, X=X, rng=np.random.RandomState(0), device=torch.device("cpu"), history=history,
                      group=SINGLE_PROCESS, weights=None)
-        _training.initialize_prior(model, run)
+        _training.initialize_clusters(model, run)
         gmm_seconds = time.perf_counter() - started
         # labels_ at the end of fit: float64 posterior of every row, batch by batch.
         inference = module.double().eval()

@@ -31,6 +31,21 @@ MAX_LEARNING_RATE = 1e6
 MIN_SCALE, MAX_SCALE = 1e-6, 1e6
 
 
+def _reading_a_snapshot(method):
+    """Run ``method`` on a view of one ``__dict__`` of the estimator: immune to a fit finishing meanwhile."""
+
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        view = object.__new__(type(self))
+        view.__dict__ = self.__dict__  # one reference: a fit ending now swaps in another dict, not this one
+        if "_progress" in view.__dict__:
+            view._check_architecture_unchanged()
+        return method(view, *args, **kwargs)
+
+    read._reads_a_snapshot = True
+    return read
+
+
 class FitRun:
     """What one ``fit`` works with, handed from hook to hook; hooks may add attributes of their own.
 
@@ -62,8 +77,8 @@ class FitRun:
         The fit's generator (augmentation, batch order, partitions).
     start_step : int
         The global step this fit starts at (0 unless a warm start continues).
-    module : torch.nn.Module
-        The network being trained (float32).
+    network : torch.nn.Module
+        The network being trained (float32); ``module_`` once fitted.
     batches : BatchStream
     batch_weights : BatchWeights
         The sample weights of the rows of the current batch.
@@ -186,22 +201,22 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         run.X, run.per_row = take(X_checked), {name: take(values) for name, values in per_row.items()}
         self._check_training_resources(run)
         run.architecture = self._architecture(run)
-        module, run.progress, run.history, run.rng, torch_seed = self._start_training(
+        network, run.progress, run.history, run.rng, torch_seed = self._start_training(
             run.architecture, self._initial_progress(), group, run.X)
         run.start_step = run.progress["steps"]
         training_array = self._training_array(run)
         with seeded_torch(torch_seed, device, resolve_cpu_threads(self.n_jobs)):
-            if module is None:
-                module = self._build_network(self._network_inputs(run), self.n_clusters, self.latent_dim)
-            run.module = module = module.to(device)
+            if network is None:
+                network = self._build_network(self._network_inputs(run), self.n_clusters, self.latent_dim)
+            run.network = network = network.to(device)
             # Data-parallel: every rank starts from rank 0's weights, then draws its own noise.
-            group.broadcast_module(module)
+            group.broadcast_module(network)
             group.reseed_torch(torch_seed, device)
             run.batches = BatchStream(training_array, self.batch_size, run.rng, device,
                                       drop_last=self._drop_last_batch, group=group)
             run.batch_weights = BatchWeights(weights, run.batches, device)
             plan = self._loop_plan(run)
-            run.loop = TrainingLoop(module, plan.pop("optimizer"), run.batches, plan.pop("learning_rate_at"),
+            run.loop = TrainingLoop(network, plan.pop("optimizer"), run.batches, plan.pop("learning_rate_at"),
                                     plan.pop("total_steps"), self.verbose, run.history,
                                     description=self._progress_label, start_step=run.start_step, group=group,
                                     **plan)
@@ -210,7 +225,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             finally:
                 run.loop.close()
         # Inference runs in float64: per-sample outputs then do not depend on the batch size.
-        self.module_ = module.double().eval()
+        self.module_ = network.double().eval()
         self.device_ = str(device)
         self.history_ = run.history
         self._set_fitted_attributes(run)
@@ -233,6 +248,46 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         """An untrained network of the fitted shape (``load`` fills it with the saved weights)."""
         n_clusters, latent_dim = self.cluster_centers_.shape  # the fitted sizes, whatever set_params did
         return self._build_network(self._fitted_network_inputs(), n_clusters, latent_dim)
+
+    # ---- inference every algorithm shares -------------------------------------------------------
+
+    @_reading_a_snapshot
+    def predict(self, X):
+        """Predict the cluster of each sample: the most probable one under the fitted model.
+
+        S3VDC: argmax_c [ln pi_c + ln N(z | mu_c, sigma_c^2)] with z the latent mean of x;
+        LoSTer: the nearest centroid of the original-view embedding. Equal to ``labels_`` on
+        the training data.
+
+        Parameters
+        ----------
+        X : array-like
+            Data in the layout of the training data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster index of each sample.
+        """
+        return self._cluster_scores(X).argmax(axis=1)
+
+    @_reading_a_snapshot
+    def transform(self, X):
+        """Embed X in the latent space of the encoder (S3VDC: the mean of q(z|x)).
+
+        Parameters
+        ----------
+        X : array-like
+            Data in the layout of the training data.
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_samples, latent_dim)
+            The embedding, in the dtype of X.
+        """
+        dtype, embedding = self._embedding(X)
+        # Checked after the cast: a finite float64 value can still overflow float32.
+        return self._finite_output(embedding.astype(dtype, copy=False), X)
 
     # ---- validation -------------------------------------------------------------------------
 
@@ -326,7 +381,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             raise ValueError(f"{type(self).__name__} was fitted with {described}: these parameters shape the "
                              "network and were changed with set_params after fit. Restore them, or fit again.")
 
-    def _warm_start_module(self, architecture):
+    def _warm_start_network(self, architecture):
         """A trainable float32 copy of the fitted network, or None for a fresh start.
 
         ``architecture`` (what shapes the network, recorded at fit time) must match: a model
@@ -349,7 +404,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         the same seed would replay the first run's batches and noise. Under data-parallel
         training every rank gets rank 0's seed and must hold the same ``X``.
         """
-        module = self._warm_start_module(architecture)
+        module = self._warm_start_network(architecture)
         progress = dict(initial_progress)
         if module is not None:
             progress.update(self._progress)
@@ -441,18 +496,3 @@ def _plain(value):
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return int(value)
     return value
-
-
-def _reading_a_snapshot(method):
-    """Run ``method`` on a view of one ``__dict__`` of the estimator: immune to a fit finishing meanwhile."""
-
-    @functools.wraps(method)
-    def read(self, *args, **kwargs):
-        view = object.__new__(type(self))
-        view.__dict__ = self.__dict__  # one reference: a fit ending now swaps in another dict, not this one
-        if "_progress" in view.__dict__:
-            view._check_architecture_unchanged()
-        return method(view, *args, **kwargs)
-
-    read._reads_a_snapshot = True
-    return read

@@ -15,23 +15,10 @@ from .._engine import map_batches
 from .._partition import nearest_centers, squared_distances
 from .._persistence import check_network_size, fitted_centers, positive_int, register_estimator
 from . import _training
-from ._augment import augment_series
-from ._model import AUGMENTED, ORIGINAL, LoSTerNetwork
-from ._resources import check_fit_memory, check_series_array
+from ._input import SeriesInput
+from ._model import ORIGINAL, LoSTerNetwork
+from ._resources import check_fit_memory
 from ._schedule import LoSTerSchedule
-from ._series import (
-    as_three_dimensional,
-    channel_statistics,
-    flatten,
-    observed_lengths,
-    resample_to_full_length,
-    row_chunks,
-    z_normalize,
-)
-
-# normalize="auto": shorter rows are read as feature vectors. z-normalising a row removes two
-# degrees of freedom (level and scale), which leaves nothing of 2 values and little of a few.
-AUTO_NORMALIZE_MIN_TIMESTAMPS = 10
 
 # The paper's method (the authors' code): k-means initialisation, Gumbel-softmax assignments
 # to the nearest centroid with bandwidth 1, contrastive terms at full weight.
@@ -41,7 +28,7 @@ PAPER_PARAMS = {"init": "kmeans", "joint_assignments": "gumbel", "bandwidth": 1.
 
 
 @register_estimator
-class LoSTerClustering(_BaseDeepClustering):
+class LoSTerClustering(SeriesInput, _BaseDeepClustering):
     """Long-sequence time-series clustering with a concrete dense network (LoSTer).
 
     Two dense residual autoencoders, one for the series and one for a fixed augmented copy
@@ -421,75 +408,6 @@ class LoSTerClustering(_BaseDeepClustering):
         tags.input_tags.allow_nan = True  # missing values and trailing padding (infinity is refused)
         return tags
 
-    # ---- input ---------------------------------------------------------------------------------
-
-    def _check_series(self, X):
-        """Convert and check X without touching the estimator: series (n, T, d) and their lengths."""
-        X = check_series_array(X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan",
-                               ensure_min_features=2, input_name="X")
-        series = as_three_dimensional(X)
-        if series.shape[2] < 1:
-            raise ValueError(f"X has 0 channels (shape {X.shape}); time series need at least one.")
-        return series, observed_lengths(series)
-
-    def _prepare(self, series, lengths, channel_stats=None):
-        """Normalise and lay out validated series the way the network reads them (float64, 3-D).
-
-        ``channel_stats`` (mean, scale) of ``normalize=False``: the training set's, learned in fit.
-        """
-        series = series.astype(np.float64, copy=False)
-        z_normalized = self._z_normalizes(series.shape[1])
-        if self.variable_length == "resample" and (lengths < series.shape[1]).any():
-            # Stretch first, so that the series the network reads is the one normalised.
-            series = resample_to_full_length(series, lengths)
-            lengths = np.full_like(lengths, series.shape[1])
-        if z_normalized:
-            series = z_normalize(series)
-        else:
-            mean, scale = self._channel_stats if channel_stats is None else channel_stats
-            series = (series - mean) / scale
-        return series, lengths
-
-    def _validate_inference_series(self, X):
-        """Check X's layout against the fitted one: (its float dtype, the series (n, T, d)).
-
-        An ndarray or ``np.memmap`` of float32/float64 is not copied (the finiteness scan of
-        ``check_array`` allocates nothing); the padding and lengths of the series are checked
-        batch by batch in :meth:`_prepared_rows`, so inference memory grows with
-        ``batch_size``, not with ``n_samples``.
-        """
-        check_is_fitted(self)
-        X_checked = check_series_array(X, dtype=list(FLOAT_DTYPES), allow_nd=True, ensure_all_finite="allow-nan",
-                                       input_name="X")
-        series = as_three_dimensional(X_checked)
-        if series.shape[1] != self.n_timestamps_in_:
-            # The first clause is scikit-learn's standard wording, which its common checks expect.
-            raise ValueError(f"X has {series.shape[1]} features, but LoSTerClustering is expecting "
-                             f"{self.n_timestamps_in_} features as input (timestamps per series). Pad shorter "
-                             f"series with trailing NaN, or truncate longer ones, to {self.n_timestamps_in_}.")
-        if series.shape[2] != self.n_channels_in_:
-            raise ValueError(f"X has {series.shape[2]} channel(s), but LoSTerClustering was fitted on "
-                             f"{self.n_channels_in_} channel(s).")
-        validate_data(self, X, reset=False, skip_check_array=True)  # feature-name checks of DataFrames
-        return X_checked.dtype, series
-
-    def _prepared_rows(self, series, rows, lengths=None, channel_stats=None):
-        """The flattened float64 rows the network reads for ``series[rows]`` (a slice of rows).
-
-        Without their ``lengths`` the rows are checked first (padding, lengths; messages count
-        rows in all of ``series``). One batch at a time: ``map_batches``' ``prepare``.
-        """
-        batch = series[rows]
-        batch_lengths = observed_lengths(batch, first_row=rows.start) if lengths is None else lengths[rows]
-        prepared, _ = self._prepare(batch, batch_lengths, channel_stats)
-        return flatten(prepared)
-
-    def _z_normalizes(self, n_timestamps):
-        """Whether series of ``n_timestamps`` are z-normalised one by one (``normalize``)."""
-        if self.normalize == "auto":
-            return n_timestamps >= AUTO_NORMALIZE_MIN_TIMESTAMPS
-        return bool(self.normalize)
-
     # ---- the hooks of the fit skeleton (_BaseDeepClustering.fit) ----------------------------------
 
     def _validate_training_input(self, X):
@@ -511,29 +429,6 @@ class LoSTerClustering(_BaseDeepClustering):
         return {"steps": 0, "pretrain_steps": 0, "joint_epochs": 0, "centroids_initialized": False,
                 "finished": False}
 
-    def _training_array(self, run):
-        """Both views of every series in one array, so that a batch of rows brings its augmented copies.
-
-        NaN padding (mask mode) travels with it and becomes the loss mask on the device. It is
-        filled chunk by chunk of rows (prepared, augmented, cast to float32), so the peak is
-        this array plus a few MiB, not several float64 copies of all series.
-        """
-        series, lengths, rng = run.X, run.per_row["lengths"], run.rng
-        run.channel_stats = None if self._z_normalizes(series.shape[1]) else channel_statistics(series, run.weights)
-        n_samples = series.shape[0]
-        views = np.empty((n_samples, 2, series.shape[1] * series.shape[2]), dtype=np.float32)
-        # The augmentation's draws in the order of one call on all rows: every segment count
-        # first, then series by series.
-        segment_counts = rng.randint(1, self.max_segments + 1, size=n_samples)
-        for chunk_rows in row_chunks(series):
-            prepared, prepared_lengths = self._prepare(series[chunk_rows], lengths[chunk_rows], run.channel_stats)
-            augmented = augment_series(prepared, prepared_lengths, rng, self.max_segments, self.warp_sigma,
-                                       self.warp_knots, segment_counts=segment_counts[chunk_rows])
-            views[chunk_rows, ORIGINAL] = flatten(prepared)
-            views[chunk_rows, AUGMENTED] = flatten(augmented)
-        run.views = views
-        return views
-
     def _network_inputs(self, run):
         return run.X.shape[1] * run.X.shape[2]
 
@@ -551,7 +446,7 @@ class LoSTerClustering(_BaseDeepClustering):
         planned_epochs = None if schedule.joint_steps == schedule.steps else (
             -(-pretrain_steps // schedule.steps) + schedule.first_epoch + schedule.joint_epochs)
         # fused: one kernel for the whole update; the per-tensor Adam took a third of a CPU step.
-        optimizer = torch.optim.Adam(run.module.autoencoder_parameters(), lr=self.pretrain_learning_rate, fused=True)
+        optimizer = torch.optim.Adam(run.network.autoencoder_parameters(), lr=self.pretrain_learning_rate, fused=True)
         return {"optimizer": optimizer, "learning_rate_at": lambda step: self.pretrain_learning_rate,
                 "total_steps": run.start_step + schedule.pretrain_left + schedule.joint_epochs * schedule.joint_steps,
                 "planned_epochs": planned_epochs}
@@ -571,10 +466,10 @@ class LoSTerClustering(_BaseDeepClustering):
         self._channel_stats = run.channel_stats
         # inverse_transform gives back the layout of the training input: 2-D, or 3-D with channels.
         self._two_dimensional_input = X_checked.ndim == 2
-        self.cluster_centers_ = run.module.centroids.detach().cpu().numpy().copy()
+        self.cluster_centers_ = run.network.centroids.detach().cpu().numpy().copy()
         # The same float64 rows predict() would build from X: labels_ == predict(X).
         # Data-parallel, each rank labels its share of the series and gathers the others'.
-        series_all, lengths_all, network, device = run.X_all, run.per_row_all["lengths"], run.module, run.device
+        series_all, lengths_all, network, device = run.X_all, run.per_row_all["lengths"], run.network, run.device
 
         def labels_of(share):
             def prepare(X, rows):
@@ -605,23 +500,7 @@ class LoSTerClustering(_BaseDeepClustering):
             1, self.n_timestamps_in_, self.n_channels_in_)
         return np.linspace(0.0, 1.0, math.prod(shape)).reshape(shape)
 
-    # ---- embeddings ----------------------------------------------------------------------------
-
-    def _embed(self, network, X, device, dtype, view=ORIGINAL, prepare=None):
-        """One view's embeddings of flattened rows (NaN padding read as 0), batched, no grad.
-
-        ``prepare(X, rows)``, if given, builds each batch's flattened rows from ``X`` (raw series).
-        """
-        network.eval()
-        return map_batches(lambda batch: network.encode(torch.nan_to_num(batch, nan=0.0), view),
-                           X, self.batch_size, device, dtype=dtype, prepare=prepare)
-
     # ---- inference -----------------------------------------------------------------------------
-
-    def _embedding(self, X):
-        dtype, series = self._validate_inference_series(X)
-        return dtype, self._embed(self.module_, series, self._module_device(), torch.float64,
-                                  prepare=self._prepared_rows)
 
     def _center_distances(self, X):
         """Squared distances (n_samples, n_clusters) of X's embeddings to the centroids.
@@ -641,20 +520,8 @@ class LoSTerClustering(_BaseDeepClustering):
         return self._finite_output(map_batches(distances, series, self.batch_size, self._module_device(),
                                                prepare=self._prepared_rows), X)
 
-    def predict(self, X):
-        """Assign each series to the nearest centroid of its original-view embedding.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timestamps) or (n_samples, n_timestamps, n_channels)
-            Series to assign, with the training data's number of timestamps and channels.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Cluster index of each series.
-        """
-        return self._center_distances(X).argmin(axis=1)
+    def _cluster_scores(self, X):
+        return -self._center_distances(X)
 
     def predict_proba(self, X):
         """Soft assignments p(C_j | x) = softmax_j(-||z - mu_j||^2 / sigma^2), sigma = ``bandwidth_``.
@@ -673,23 +540,6 @@ class LoSTerClustering(_BaseDeepClustering):
         logits -= logits.max(axis=1, keepdims=True)
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)
-
-    def transform(self, X):
-        """Embed each series with the original-view encoder.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timestamps) or (n_samples, n_timestamps, n_channels)
-            Series to embed.
-
-        Returns
-        -------
-        embedding : ndarray of shape (n_samples, latent_dim)
-            Latent representation, in the dtype of X.
-        """
-        dtype, embedding = self._embedding(X)
-        # Checked after the cast: a finite float64 value can still overflow float32.
-        return self._finite_output(embedding.astype(dtype, copy=False), X)
 
     def inverse_transform(self, X):
         """Decode embeddings back to series with the original-view decoder.

@@ -39,15 +39,19 @@ def masked_mse(target, reconstruction, observed=None, weights=None):
     return (squared * observed).sum() / observed.sum().clamp_min(1)
 
 
-def squared_distances(z, centroids):
-    """||z_i - mu_j||^2 for every sample and centroid, shape (B, k)."""
+def expanded_squared_distances(z, centroids):
+    """||z_i - mu_j||^2 for every sample and centroid, shape (B, k), by the expansion |z|^2 - 2 z.mu + |mu|^2.
+
+    One matrix product, differentiable, for training batches; its rounding depends on the
+    batch's shape, so inference uses :func:`skdeepcluster._partition.squared_distances` instead.
+    """
     distances = (z * z).sum(1, keepdim=True) - 2.0 * z @ centroids.T + (centroids * centroids).sum(1)
     return distances.clamp_min(0.0)
 
 
 def rbf_log_assignments(z, centroids, bandwidth=1.0):
     """log p(C_j | x_i) = log softmax_j(-||z_i - mu_j||^2 / sigma^2) (paper eq. "rbf")."""
-    return torch.log_softmax(-squared_distances(z, centroids) / bandwidth**2, dim=1)
+    return torch.log_softmax(-expanded_squared_distances(z, centroids) / bandwidth**2, dim=1)
 
 
 def gumbel_hard_assignments(log_assignments, temperature):

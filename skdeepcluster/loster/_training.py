@@ -37,7 +37,7 @@ def train(estimator, run):
     ``run.bandwidth``, ``run.converged``, ``run.epochs_run`` (joint epochs run),
     ``run.label_change`` (of the last joint epoch) and updates ``run.progress``.
     """
-    loop, network, views, schedule = run.loop, run.module, run.views, run.schedule
+    loop, network, views, schedule = run.loop, run.network, run.views, run.schedule
     group, device, progress, n_series = run.group, run.device, run.progress, run.X.shape[0]
     run.converged, run.epochs_run, run.initial_labels, run.label_change = False, 0, None, None
     # The labels of the stopping rule: data-parallel, each rank those of its share of the series.
@@ -46,10 +46,10 @@ def train(estimator, run):
                                            phase="pretrain")
     if progress["centroids_initialized"] and not loop.interrupted:
         # A continued fit anchors on the partition it ended with.
-        partition = group.map_shard(lambda rows: nearest_centroids(
+        partition = group.map_shard(lambda rows: cluster_labels(
             estimator, network, views[rows, ORIGINAL], device, torch.float32), n_series)
     else:
-        partition = initialize_centroids(estimator, network, views, run.rng, device, run.history, group, run.weights)
+        partition = initialize_clusters(estimator, network, views, run.rng, device, run.history, group, run.weights)
         run.initial_labels = partition
         if run.train_rows is not None:
             run.initial_labels = labels_with_absent_rows(
@@ -59,7 +59,7 @@ def train(estimator, run):
         # initialises them again once pretraining is complete.
         progress["centroids_initialized"] = not loop.interrupted
     run.partition = partition
-    labels = nearest_centroids(estimator, network, views[share, ORIGINAL], device, torch.float32)
+    labels = cluster_labels(estimator, network, views[share, ORIGINAL], device, torch.float32)
     run.bandwidth = resolve_bandwidth(estimator, network, views, partition, device, group, run.weights)
     if schedule.joint_epochs and not loop.interrupted:
         start = None
@@ -81,7 +81,7 @@ def train_jointly(estimator, run, labels, share):
     agreement with the partition join the epoch's history entry and the stopping rule
     (:func:`~skdeepcluster.loster._schedule.joint_phase_converged`) may end the phase.
     """
-    loop, network, views, group, device = run.loop, run.module, run.views, run.group, run.device
+    loop, network, views, group, device = run.loop, run.network, run.views, run.group, run.device
     n_series, partition = run.X.shape[0], run.partition
     schedule = run.schedule = run.schedule.starting_at(loop.step)
     anchored = estimator.joint_assignments == "partition"
@@ -100,7 +100,7 @@ def train_jointly(estimator, run, labels, share):
         if (loop.step - schedule.joint_start) % schedule.joint_steps:
             return False  # not the end of a joint epoch
         epoch = schedule.epoch(loop.step - 1)
-        new_labels = nearest_centroids(estimator, network, views[share, ORIGINAL], device, torch.float32)
+        new_labels = cluster_labels(estimator, network, views[share, ORIGINAL], device, torch.float32)
         occupied = occupied_clusters(estimator, new_labels, group)
         # Anchored on a fixed partition, a small part may empty for an epoch on the way to it;
         # only a collapse to fewer than half the clusters is absorbing there.
@@ -209,13 +209,13 @@ def joint_loss(estimator, network, temperature_at, bandwidth, partition, batches
     return loss_fn
 
 
-def nearest_centroids(estimator, network, X, device, dtype):
+def cluster_labels(estimator, network, X, device, dtype):
     """The index of the nearest original-view centroid of each flattened row."""
     centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
     return nearest_centers(estimator._embed(network, X, device, dtype).astype(np.float64), centroids)[0]
 
 
-def initialize_centroids(estimator, network, views, rng, device, history, group, weights=None):
+def initialize_clusters(estimator, network, views, rng, device, history, group, weights=None):
     """Spec section 6, step 5, with the partition of ``init``: each view's centroids are the
     means of its pretrained embeddings over the parts of one partition of the original view.
 
@@ -285,7 +285,7 @@ def keep_the_better(estimator, network, start, views, device, history):
     phase makes compact around its centroids, would always win). Never the true labels.
     A tie keeps the end. Every rank decides alike: rows, neighbours and weights are the same.
     """
-    end_labels = nearest_centroids(estimator, network, views[start["rows"], ORIGINAL], device, torch.float32)
+    end_labels = cluster_labels(estimator, network, views[start["rows"], ORIGINAL], device, torch.float32)
     start_score = neighbour_agreement(start["neighbours"], start["labels"])
     end_score = neighbour_agreement(start["neighbours"], end_labels)
     if start_score > end_score:

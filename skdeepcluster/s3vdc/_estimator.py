@@ -381,7 +381,7 @@ class S3VDCClustering(_BaseDeepClustering):
         learning_rate_at = learning_rate_schedule(schedule, self.learning_rate, self.min_learning_rate,
                                                   self.clustering_learning_rate,
                                                   ramp_steps=schedule.ramp_steps(steps_per_epoch))
-        return {"optimizer": _training.make_optimizer(self, run.module), "learning_rate_at": learning_rate_at,
+        return {"optimizer": _training.make_optimizer(self, run.network), "learning_rate_at": learning_rate_at,
                 "total_steps": run.end_step, "steps_per_epoch": max(steps_per_epoch, MIN_STEPS_PER_EPOCH)}
 
     def _train(self, run):
@@ -453,22 +453,6 @@ class S3VDCClustering(_BaseDeepClustering):
 
         return self._finite_output(map_batches(posterior, X, self.batch_size, self._module_device()), X)
 
-    def predict(self, X):
-        """Predict the cluster of each sample: argmax_c [ln pi_c + ln N(z | mu_c, sigma_c^2)].
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to assign.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Cluster index of each sample.
-        """
-        X = self._validate_inference_data(X)
-        return self._predict_responsibilities(X).argmax(axis=1)
-
     def predict_proba(self, X):
         """Posterior probability of each cluster, p(c | z = E[z | x]).
 
@@ -485,24 +469,13 @@ class S3VDCClustering(_BaseDeepClustering):
         X = self._validate_inference_data(X)
         return self._predict_responsibilities(X)
 
-    def transform(self, X):
-        """Embed X in the latent space: the mean of q(z|x).
+    def _cluster_scores(self, X):
+        return self._predict_responsibilities(self._validate_inference_data(X))
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to embed.
-
-        Returns
-        -------
-        embedding : ndarray of shape (n_samples, latent_dim)
-            Latent means, in the dtype of X.
-        """
+    def _embedding(self, X):
         X = self._validate_inference_data(X)
         module = self.module_
-        embedding = map_batches(lambda batch: module.encode(batch)[0], X, self.batch_size, self._module_device())
-        # Checked after the cast: a finite float64 value can still overflow float32.
-        return self._finite_output(embedding.astype(X.dtype, copy=False), X)
+        return X.dtype, map_batches(lambda batch: module.encode(batch)[0], X, self.batch_size, self._module_device())
 
     def score_samples(self, X):
         """Importance-sampling estimate of ln p(x) for each sample.

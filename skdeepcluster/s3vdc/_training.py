@@ -32,13 +32,13 @@ def train(estimator, run):
     Sets ``run.initial_labels`` (labels under the initialised prior, or those of the fit a warm
     start continues) and ``run.label_changes`` (per period).
     """
-    loop, module, schedule, group = run.loop, run.module, run.schedule, run.group
+    loop, network, schedule, group = run.loop, run.network, run.schedule, run.group
     run.label_changes = []
     run.initial_labels = getattr(estimator, "initial_labels_", None) if run.start_step else None
-    loop.run(schedule.warmup_steps - loop.step, warmup_loss(estimator, module, run.batch_weights), phase="warmup")
+    loop.run(schedule.warmup_steps - loop.step, warmup_loss(estimator, network, run.batch_weights), phase="warmup")
     guide = None
     if not run.progress["prior_initialized"] or loop.interrupted:
-        rows, parts = initialize_prior(estimator, run)
+        rows, parts = initialize_clusters(estimator, run)
         if estimator.guided_periods and not loop.interrupted:
             guide = np.full(run.X.shape[0], -1, dtype=np.int64)
             guide[rows] = parts
@@ -46,12 +46,12 @@ def train(estimator, run):
         # initialises it again once the warm-up is complete.
         run.progress["prior_initialized"] = not loop.interrupted
         run.initial_labels = group.map_shard(
-            lambda share: cluster_labels(estimator, module, run.X_all[share], run.device), run.X_all.shape[0])
+            lambda share: cluster_labels(estimator, network, run.X_all[share], run.device), run.X_all.shape[0])
     else:
         rows = np.sort(run.rng.choice(run.X.shape[0], size=n_prior_samples(estimator, run.X), replace=False))
     # The clustering phase optimises another objective at another rate: the warm-up's Adam
     # moments would scale its first steps wrongly (they overshoot into one component).
-    optimizer = None if estimator.clustering_learning_rate is None else make_optimizer(estimator, module)
+    optimizer = None if estimator.clustering_learning_rate is None else make_optimizer(estimator, network)
     # Each rank checks the labels of its share of the rows.
     run.label_changes = train_periods(estimator, run, run.X[rows[group.shard(len(rows))]], guide, optimizer)
 
@@ -64,20 +64,20 @@ def train_periods(estimator, run, check_rows, guide=None, optimizer=None):
     to report ``converged_``, since S3VDC's schedule has a fixed length. Data-parallel,
     ``check_rows`` are this rank's share and the counts of changes are summed over ranks.
     """
-    loop, module, schedule, group, device = run.loop, run.module, run.schedule, run.group, run.device
+    loop, network, schedule, group, device = run.loop, run.network, run.schedule, run.group, run.device
     n_checked = int(group.sum(len(check_rows)))
-    loss_fn = clustering_loss(estimator, module, schedule, guide, run.batches, run.batch_weights)
-    checked = {"labels": cluster_labels(estimator, module, check_rows, device), "period_end": None}
+    loss_fn = clustering_loss(estimator, network, schedule, guide, run.batches, run.batch_weights)
+    checked = {"labels": cluster_labels(estimator, network, check_rows, device), "period_end": None}
     changes = []
 
     def check_labels(loop, entry):
         """At the end of a period: the share of changed labels, then empty components re-seeded."""
         if loop.step != checked["period_end"]:
             return False
-        new_labels = cluster_labels(estimator, module, check_rows, device)
+        new_labels = cluster_labels(estimator, network, check_rows, device)
         changes.append(int(group.sum(int(np.count_nonzero(new_labels != checked["labels"])))) / n_checked)
         entry["label_change"] = changes[-1]
-        checked["labels"] = reseed_empty_components(estimator, loop, module, check_rows, new_labels, device)
+        checked["labels"] = reseed_empty_components(estimator, loop, network, check_rows, new_labels, device)
         return False
 
     while loop.step < run.end_step and not loop.interrupted:
@@ -89,7 +89,7 @@ def train_periods(estimator, run, check_rows, guide=None, optimizer=None):
     return changes
 
 
-def reseed_empty_components(estimator, loop, module, check_rows, labels, device):
+def reseed_empty_components(estimator, loop, network, check_rows, labels, device):
     """Give every component that lost all its samples half of the most populous one.
 
     A component that no checked sample prefers gets no gradient from the data any more and
@@ -103,12 +103,12 @@ def reseed_empty_components(estimator, loop, module, check_rows, labels, device)
     empty = np.flatnonzero(counts == 0)
     if not len(empty) or n_clusters < 2:
         return labels
-    embeddings = map_batches(lambda batch: module.encode(batch)[0], check_rows, estimator.batch_size, device,
+    embeddings = map_batches(lambda batch: network.encode(batch)[0], check_rows, estimator.batch_size, device,
                              dtype=torch.float32).astype(np.float64)
     with torch.no_grad():
-        log_weights = module.log_weights.cpu().numpy().astype(np.float64)
-        means = module.means.cpu().numpy().astype(np.float64)
-        variances = module.log_vars.exp().cpu().numpy().astype(np.float64)
+        log_weights = network.log_weights.cpu().numpy().astype(np.float64)
+        means = network.means.cpu().numpy().astype(np.float64)
+        variances = network.log_vars.exp().cpu().numpy().astype(np.float64)
     labels, reseeded = labels.copy(), []
     for component in empty:
         largest = int(np.argmax(counts))
@@ -129,22 +129,22 @@ def reseed_empty_components(estimator, loop, module, check_rows, labels, device)
         reseeded.append(int(component))
     if reseeded:
         weights = np.exp(log_weights - log_weights.max())
-        module.set_prior(group.broadcast_array(weights / weights.sum()), group.broadcast_array(means),
+        network.set_prior(group.broadcast_array(weights / weights.sum()), group.broadcast_array(means),
                          group.broadcast_array(variances))
-        for parameter in (module.weight_logits, module.means, module.log_vars):
+        for parameter in (network.weight_logits, network.means, network.log_vars):
             loop.optimizer.state.pop(parameter, None)  # moments of the dead component's last steps
         loop.history.append({"epoch": loop.step / loop.steps_per_epoch, "phase": "clustering",
                              "event": "reseeded", "components": reseeded})
     return labels
 
 
-def cluster_labels(estimator, module, X, device):
+def cluster_labels(estimator, network, X, device):
     """The component of highest posterior p(c | z = E[z | x]) of every row, in float32."""
-    module.eval()
+    network.eval()
 
     def posterior(batch):
-        z_mean = module.encode(batch)[0]
-        return _losses.posterior_responsibilities(z_mean, module.log_weights, module.means, module.log_vars)
+        z_mean = network.encode(batch)[0]
+        return _losses.posterior_responsibilities(z_mean, network.log_weights, network.means, network.log_vars)
 
     return map_batches(posterior, X, estimator.batch_size, device, dtype=torch.float32).argmax(axis=1)
 
@@ -159,14 +159,14 @@ def _noisy(estimator, batch):
     return batch + estimator.noise_std * randn_like(batch) if estimator.noise_std else batch
 
 
-def warmup_loss(estimator, module, batch_weights=None):
+def warmup_loss(estimator, network, batch_weights=None):
     """gamma-training as in the authors' code: decoder fed the encoder mean, KL to N(0, I)."""
     reconstruction_loss = RECONSTRUCTION_LOSSES[estimator.reconstruction][0]
     mean = (BatchWeights() if batch_weights is None else batch_weights).mean
 
     def loss_fn(batch, step):
-        z_mean, z_log_var = module.encode(_noisy(estimator, batch))
-        reconstruction = mean(reconstruction_loss(batch, module.decode(z_mean)))
+        z_mean, z_log_var = network.encode(_noisy(estimator, batch))
+        reconstruction = mean(reconstruction_loss(batch, network.decode(z_mean)))
         kl = mean(_losses.standard_normal_kl(z_mean, z_log_var))
         loss = reconstruction + estimator.gamma * kl
         return loss, {"loss": loss, "reconstruction": reconstruction, "kl": kl}
@@ -174,7 +174,7 @@ def warmup_loss(estimator, module, batch_weights=None):
     return loss_fn
 
 
-def clustering_loss(estimator, module, schedule, guide=None, batches=None, batch_weights=None):
+def clustering_loss(estimator, network, schedule, guide=None, batches=None, batch_weights=None):
     """The VaDE ELBO with the annealed KL weight beta (Eq. 10, Eq. 7 when beta = 1).
 
     During the first ``guided_periods`` periods the rows of ``guide`` (>= 0; from ``batches``'
@@ -187,23 +187,23 @@ def clustering_loss(estimator, module, schedule, guide=None, batches=None, batch
 
     def loss_fn(batch, step):
         beta = schedule.beta(step - schedule.warmup_steps)
-        z_mean, z_log_var = module.encode(_noisy(estimator, batch))
+        z_mean, z_log_var = network.encode(_noisy(estimator, batch))
         z = z_mean + torch.exp(0.5 * z_log_var) * randn_like(z_mean)
-        reconstruction = mean(reconstruction_loss(batch, module.decode(z)))
-        log_weights = module.log_weights
-        responsibilities = _losses.cluster_responsibilities(z_mean, log_weights, module.means, module.log_vars,
+        reconstruction = mean(reconstruction_loss(batch, network.decode(z)))
+        log_weights = network.log_weights
+        responsibilities = _losses.cluster_responsibilities(z_mean, log_weights, network.means, network.log_vars,
                                                             estimator.minmax_scale)
         if step - schedule.warmup_steps < guided_steps:
             responsibilities = _losses.guided_responsibilities(
                 responsibilities, guide[torch.as_tensor(batches.last_indices)].to(batch.device))
-        kl = mean(_losses.vade_kl(z_mean, z_log_var, responsibilities, log_weights, module.means, module.log_vars))
+        kl = mean(_losses.vade_kl(z_mean, z_log_var, responsibilities, log_weights, network.means, network.log_vars))
         loss = reconstruction + beta * kl  # Eq. 10 during annealing, Eq. 7 when beta = 1
         return loss, {"loss": loss, "reconstruction": reconstruction, "kl": kl, "beta": torch.tensor(beta)}
 
     return loss_fn
 
 
-def initialize_prior(estimator, run):
+def initialize_clusters(estimator, run):
     """Algorithm 1 line 4: fit the mixture prior on k x L encoded training samples.
 
     As in the authors' code: KMeans on the embeddings, then a diagonal GaussianMixture
@@ -217,14 +217,14 @@ def initialize_prior(estimator, run):
     others'; every rank fits the same mixture, and rank 0's is broadcast so that the priors
     are identical bit for bit. Returns the drawn rows and their parts.
     """
-    module, X, rng, device, group = run.module, run.X, run.rng, run.device, run.group
+    network, X, rng, device, group = run.network, run.X, run.rng, run.device, run.group
     started = time.perf_counter()
     n_init = n_prior_samples(estimator, X)
     rows = np.sort(rng.choice(X.shape[0], size=n_init, replace=False))
-    module.eval()
+    network.eval()
 
     def encode(share):
-        return map_batches(lambda batch: module.encode(_noisy(estimator, batch))[0], X[rows[share]],
+        return map_batches(lambda batch: network.encode(_noisy(estimator, batch))[0], X[rows[share]],
                            estimator.batch_size, device, dtype=torch.float32)
 
     embeddings = group.map_shard(encode, n_init).astype(np.float64)
@@ -251,17 +251,17 @@ def initialize_prior(estimator, run):
         weights, means, variances = part_statistics(embeddings, parts, n_clusters, sample_weight=row_weights)
     weights, means, variances = (group.broadcast_array(weights), group.broadcast_array(means),
                                  group.broadcast_array(variances))
-    module.set_prior(weights, means, variances)
+    network.set_prior(weights, means, variances)
     parts = group.broadcast_array(parts)
     run.history.append({"epoch": None, "phase": "gmm_init", "samples": int(n_init),
                         "partition": estimator.init_partition, "seconds": time.perf_counter() - started})
     return rows, parts
 
 
-def make_optimizer(estimator, module):
+def make_optimizer(estimator, network):
     """Adam over the network, and over the prior at ``prior_learning_rate_scale`` times the rate."""
-    prior = [module.weight_logits, module.means, module.log_vars]
-    network = [parameter for name, parameter in module.named_parameters()
+    prior = [network.weight_logits, network.means, network.log_vars]
+    network = [parameter for name, parameter in network.named_parameters()
                if name not in ("weight_logits", "means", "log_vars")]
     scale = 1.0 if estimator.clustering_learning_rate is None else float(estimator.prior_learning_rate_scale)
     return torch.optim.Adam([{"params": network}, {"params": prior, "lr_scale": scale}], lr=estimator.learning_rate)

@@ -48,7 +48,7 @@ def test_rbf_assignments_are_a_softmax_of_negative_squared_distances():
     z = np.array([[0.0, 0.0], [1.0, 2.0]])
     centroids = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
     distances = ((z[:, None, :] - centroids[None]) ** 2).sum(-1)
-    np.testing.assert_allclose(_losses.squared_distances(_tensor(z), _tensor(centroids)).numpy(), distances)
+    np.testing.assert_allclose(_losses.expanded_squared_distances(_tensor(z), _tensor(centroids)).numpy(), distances)
     for bandwidth in (1.0, 2.0):
         logits = -distances / bandwidth**2
         expected = logits - np.log(np.exp(logits).sum(1, keepdims=True))

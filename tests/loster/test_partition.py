@@ -62,7 +62,7 @@ def test_paper_params_give_the_paper_method():
 def test_an_epoch_that_empties_a_cluster_is_undone(monkeypatch):
     X, _ = _three_waves()
     reference = tiny_loster(n_clusters=3, max_epochs=0).fit(X)
-    real = _training.nearest_centroids
+    real = _training.cluster_labels
     calls = []
 
     def collapsing(*args):
@@ -71,7 +71,7 @@ def test_an_epoch_that_empties_a_cluster_is_undone(monkeypatch):
         labels = real(*args)
         return labels if len(calls) == 1 else np.zeros_like(labels)
 
-    monkeypatch.setattr(_training, "nearest_centroids", collapsing)
+    monkeypatch.setattr(_training, "cluster_labels", collapsing)
     model = tiny_loster(n_clusters=3, max_epochs=5).fit(X)
     events = [entry for entry in model.history_ if entry.get("event") == "absorbed"]
     assert len(events) == 1 and model.converged_
