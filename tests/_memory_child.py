@@ -22,6 +22,7 @@ From the first op with ``"exact": true`` on, allocations over 256 KiB get their 
 so that it follows the memory in use rather than glibc's reuse of its heap (slower).
 """
 
+import contextlib
 import ctypes
 import gc
 import json
@@ -85,10 +86,8 @@ def fix_malloc_thresholds():
 
 def release_freed_memory():
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def main(spec):

@@ -152,7 +152,7 @@ def _assert_same(before, after, path="vars(estimator)"):
             _assert_same(before[key], after[key], f"{path}[{key!r}]")
     elif isinstance(before, (list, tuple)):
         assert len(before) == len(after), f"{path}: length changed"
-        for index, (old, new) in enumerate(zip(before, after)):
+        for index, (old, new) in enumerate(zip(before, after, strict=True)):
             _assert_same(old, new, f"{path}[{index}]")
     elif isinstance(before, np.random.RandomState):
         _assert_same(before.get_state(legacy=False), after.get_state(legacy=False), path)
@@ -752,7 +752,7 @@ def test_load_rejects_files_that_are_not_models(content):
         data = content(path)
     with open(path, "wb") as file:
         file.write(data)
-    with pytest.raises(ValueError, match="model file|corrupted|refused"):
+    with pytest.raises(ValueError, match=r"model file|corrupted|refused"):
         skdeepcluster.load(path)
 
 

@@ -1,5 +1,7 @@
 """Tests of skdeepcluster.datasets: the UCR archive reader and the synthetic series generator."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -64,7 +66,7 @@ def test_load_split_shares_one_label_encoding(ucr_root):
 
 def test_load_normalizes_each_series_with_population_std(ucr_root):
     X, _ = load_ucr_dataset("Toy", ucr_root)
-    for row, expected in zip(X, TRAIN_ROWS + TEST_ROWS):
+    for row, expected in zip(X, TRAIN_ROWS + TEST_ROWS, strict=True):
         np.testing.assert_allclose(row, _expected_znorm(expected[1:]), atol=1e-12)
     # The constant series stays finite: centred, divided by 1.
     np.testing.assert_array_equal(X[1], np.zeros(4))
@@ -79,7 +81,7 @@ def test_load_variable_length_keeps_nan_padding(tmp_path):
     _write_dataset(tmp_path, "Ragged", train, test)
     X, y = load_ucr_dataset("Ragged", tmp_path)
     np.testing.assert_array_equal(np.isnan(X), np.isnan(np.array(train + test)[:, 1:]))
-    for row, expected in zip(X, train + test):
+    for row, expected in zip(X, train + test, strict=True):
         np.testing.assert_allclose(row, _expected_znorm(expected[1:]), atol=1e-12)
     np.testing.assert_array_equal(y, [0, 1, 0])
 
@@ -99,9 +101,9 @@ def test_load_pads_rows_and_files_of_different_widths(tmp_path):
 def test_load_missing_file_names_the_layout(tmp_path):
     (tmp_path / "Half").mkdir()
     _write_tsv(tmp_path / "Half" / "Half_TRAIN.tsv", TRAIN_ROWS)
-    with pytest.raises(FileNotFoundError, match="Half_TEST.tsv.*<name>/<name>_TRAIN.tsv"):
+    with pytest.raises(FileNotFoundError, match=r"Half_TEST\.tsv.*<name>/<name>_TRAIN\.tsv"):
         load_ucr_dataset("Half", tmp_path)
-    with pytest.raises(FileNotFoundError, match="Absent_TRAIN.tsv"):
+    with pytest.raises(FileNotFoundError, match=re.escape("Absent_TRAIN.tsv")):
         load_ucr_dataset("Absent", tmp_path)
 
 
@@ -153,7 +155,7 @@ def test_synthetic_clusters_are_recovered_by_kmeans():
 
 
 def test_synthetic_noise_controls_the_spread_around_the_prototype():
-    clean, y = make_synthetic_series(n_samples=60, n_timestamps=200, noise=0.0, random_state=0)
+    clean, _y = make_synthetic_series(n_samples=60, n_timestamps=200, noise=0.0, random_state=0)
     noisy, _ = make_synthetic_series(n_samples=60, n_timestamps=200, noise=0.5, random_state=0)
     # Same seed: same shapes, shifts and gains; only the added noise differs.
     np.testing.assert_allclose((noisy - clean).std(), 0.5, rtol=0.05)

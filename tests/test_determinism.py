@@ -130,7 +130,8 @@ def test_fit_leaves_global_random_state_and_thread_count_alone(config):
         torch.set_num_threads(threads)
     model.predict(X[::3])
     after = np.random.get_state()
-    assert all(np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b for a, b in zip(numpy_state, after))
+    assert all(np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+               for a, b in zip(numpy_state, after, strict=True))
     assert torch.equal(torch.random.get_rng_state(), torch_state)
 
 

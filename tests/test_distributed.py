@@ -10,6 +10,7 @@ threads (the "Scaling out" guide recommends worker processes for this reason).
 """
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -217,7 +218,7 @@ def test_larger_than_worker_memory(process_client):
 def test_errors(fitted_s3vdc):
     model, X = fitted_s3vdc
     X_lazy = da.from_array(X, chunks=(32, 6))
-    with pytest.raises(TypeError, match="dask.array.Array"):
+    with pytest.raises(TypeError, match=re.escape("dask.array.Array")):
         map_blocks_inference(model, X)
     with pytest.raises(ValueError, match="method must be one of"):
         map_blocks_inference(model, X_lazy, "fit")

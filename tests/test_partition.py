@@ -63,7 +63,7 @@ def test_an_empty_part_is_reseeded_at_the_farthest_point():
 
 
 def test_constant_embedding_gets_positive_variances():
-    weights, means, variances = part_statistics(np.ones((10, 4)), np.zeros(10, dtype=int), 3)
+    _weights, means, variances = part_statistics(np.ones((10, 4)), np.zeros(10, dtype=int), 3)
     assert (variances > 0).all() and np.isfinite(means).all()
 
 
@@ -89,7 +89,7 @@ def test_weighted_part_statistics_equal_those_of_repeated_points():
     counts = rng.randint(1, 5, 30)
     weighted = part_statistics(X, labels, 3, sample_weight=counts)
     repeated = part_statistics(np.repeat(X, counts, axis=0), np.repeat(labels, counts), 3)
-    for value, expected in zip(weighted, repeated):
+    for value, expected in zip(weighted, repeated, strict=True):
         np.testing.assert_allclose(value, expected, rtol=1e-12)
 
 
@@ -103,7 +103,7 @@ def test_zero_weight_points_are_absent_from_the_part_statistics():
     X_moved[[3, 7]] = 1e6  # wherever they are
     kept = weights > 0
     expected = part_statistics(X[kept], labels[kept], 2, sample_weight=weights[kept])
-    for value, reference in zip(part_statistics(X_moved, labels, 2, sample_weight=weights), expected):
+    for value, reference in zip(part_statistics(X_moved, labels, 2, sample_weight=weights), expected, strict=True):
         np.testing.assert_allclose(value, reference, rtol=1e-12)
 
 

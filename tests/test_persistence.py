@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def assert_same_value(restored, original, where):
         assert [p.requires_grad for p in restored.parameters()] == [p.requires_grad for p in original.parameters()]
     elif isinstance(original, (list, tuple)):
         assert len(restored) == len(original), where
-        for index, (a, b) in enumerate(zip(restored, original)):
+        for index, (a, b) in enumerate(zip(restored, original, strict=True)):
             assert_same_value(a, b, f"{where}[{index}]")
     elif isinstance(original, dict):
         assert list(restored) == list(original), where
@@ -124,7 +125,7 @@ def assert_same_outputs(restored, original, X):
     assert restored.score(X) == original.score(X)
     if isinstance(original, S3VDCClustering):
         np.testing.assert_array_equal(restored.score_samples(X), original.score_samples(X))
-        for a, b in zip(restored.sample(7), original.sample(7)):
+        for a, b in zip(restored.sample(7), original.sample(7), strict=True):
             np.testing.assert_array_equal(a, b)
     else:
         centers = original.cluster_centers_
@@ -229,7 +230,7 @@ def test_save_refuses_unknown_values_by_name(s3vdc, tmp_path):
     model.extra_ = np.array([object()], dtype=object)
     with pytest.raises(TypeError, match="extra_ is a numpy array of dtype object"):
         model.save(tmp_path / "model.skdc")
-    with pytest.raises(ValueError, match="random_state is a numpy RandomState.*int or None"):
+    with pytest.raises(ValueError, match=r"random_state is a numpy RandomState.*int or None"):
         copy.deepcopy(s3vdc).set_params(random_state=np.random.RandomState(0)).save(tmp_path / "model.skdc")
     with pytest.raises(ValueError, match="set_params after fit"):
         copy.deepcopy(s3vdc).set_params(hidden_dims=(8,)).save(tmp_path / "model.skdc")
@@ -283,7 +284,7 @@ def test_load_refuses_files_that_are_not_model_files(saved, s3vdc, tmp_path):
     with pytest.raises(ValueError, match="not a skdeepcluster model file"):
         load(truncated)
     joblib.dump(s3vdc, tmp_path / "model.joblib")
-    with pytest.raises(ValueError, match="not a skdeepcluster model file.*pickle/joblib"):
+    with pytest.raises(ValueError, match=r"not a skdeepcluster model file.*pickle/joblib"):
         load(tmp_path / "model.joblib")
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
         archive.writestr("skdeepcluster.json", "{}")
@@ -316,7 +317,7 @@ def test_load_refuses_tampered_weights(saved, tmp_path):
 def test_load_refuses_a_class_outside_skdeepcluster(saved, tmp_path):
     document, arrays = _members(saved)
     document["estimator"] = "os.system"
-    with pytest.raises(ValueError, match="'os.system', which is not one of skdeepcluster's estimators"):
+    with pytest.raises(ValueError, match=re.escape("'os.system', which is not one of skdeepcluster's estimators")):
         load(_write(tmp_path / "class.skdc", document, arrays))
 
 
@@ -347,7 +348,7 @@ def test_load_refuses_weights_that_do_not_fit_the_network(saved, tmp_path):
 def test_load_refuses_malformed_json(saved, tmp_path, edit):
     document, arrays = _members(saved)
     edit(document)
-    with pytest.raises(ModelFileError, match="model.skdc' (was refused|is not a valid skdeepcluster model file)"):
+    with pytest.raises(ModelFileError, match=r"model\.skdc' (was refused|is not a valid skdeepcluster model file)"):
         load(_write(tmp_path / "model.skdc", document, arrays))
 
 
@@ -374,7 +375,7 @@ def test_load_refuses_pickled_code_in_a_version_1_file_without_running_it(tmp_pa
     torch.save({**tensors, "array.0": _Payload(marker)}, buffer)
     # The hash is recomputed, so only weights_only loading stands between the file and the code.
     malicious = _write(tmp_path / "malicious.skdc", document, buffer.getvalue(), rehash=True, arrays_member="arrays.pt")
-    with pytest.raises(ValueError, match="contains objects other than tensors.*nothing in it was run"):
+    with pytest.raises(ValueError, match=r"contains objects other than tensors.*nothing in it was run"):
         load(malicious)
     assert not marker.exists()
     # The payload is live: a plain unpickling of the same bytes runs it.

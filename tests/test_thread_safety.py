@@ -50,7 +50,7 @@ def test_fits_in_threads_leave_the_global_generator_alone_and_match_sequential_f
     expected = torch.Generator().manual_seed(123)
     assert torch.equal(torch.cat(draws), torch.rand(200, generator=expected))
     assert torch.equal(torch.random.get_rng_state(), expected.get_state())
-    for labels, reference in zip(threaded, sequential):
+    for labels, reference in zip(threaded, sequential, strict=True):
         np.testing.assert_array_equal(labels, reference)
     assert torch.get_num_threads() == threads_before
 

@@ -181,7 +181,7 @@ def test_warm_start_continues_a_finished_fit(config):
     assert len(model.history_) > history_length
     new_entries = model.history_[history_length:]
     assert {entry["phase"] for entry in new_entries} == {second_phase}  # no second warm-up or init
-    assert not all(torch.equal(a, b) for a, b in zip(weights, model.module_.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(weights, model.module_.parameters(), strict=True))
     if config is S3VDC:  # the extension runs at the floor learning rate
         assert all(entry["learning_rate"] == pytest.approx(model.min_learning_rate) for entry in new_entries)
 

@@ -163,7 +163,7 @@ def test_progress_follows_a_change_of_epoch_length(capsys):
 
 
 def test_training_loop_skips_nonfinite_steps_without_touching_weights():
-    module, target, optimizer, stream = _linear_problem()
+    module, _target, optimizer, stream = _linear_problem()
     before = [p.detach().clone() for p in module.parameters()]
 
     def bad_loss(batch, step):
@@ -174,5 +174,5 @@ def test_training_loop_skips_nonfinite_steps_without_touching_weights():
     loop = TrainingLoop(module, optimizer, stream, lambda step: 0.1, total_steps=4, history=history)
     with pytest.warns(RuntimeWarning, match="4 training step"):
         loop.run(4, bad_loss, phase="a")
-    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
     assert history[0]["nonfinite_steps"] == 4 and loop.nonfinite_steps == 4

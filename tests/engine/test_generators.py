@@ -22,7 +22,7 @@ def test_draws_in_a_seeded_block_are_those_of_a_seeded_global_generator_without_
                 torch.empty(3).exponential_(), nn.init.xavier_uniform_(torch.empty(2, 2))]
     torch.random.set_rng_state(state)
     assert torch.equal(layer.weight, expected_layer.weight) and torch.equal(layer.bias, expected_layer.bias)
-    for value, reference in zip(values, expected):
+    for value, reference in zip(values, expected, strict=True):
         assert torch.equal(value, reference)
 
 

@@ -24,10 +24,8 @@ def _loss_failing_at(module, bad_steps, kind="loss"):
     def loss_fn(batch, step):
         output = module(batch)
         if step in bad_steps:
-            if kind == "loss":
-                output = output * float("nan")
-            else:  # a finite loss whose gradient is infinite: d sqrt(x)/dx at x = 0
-                output = torch.sqrt(output * 0.0)
+            # kind "loss": a NaN loss; otherwise a finite loss whose gradient is infinite: d sqrt(x)/dx at x = 0
+            output = output * float("nan") if kind == "loss" else torch.sqrt(output * 0.0)
         loss = (output**2).mean()
         return loss, {"loss": loss}
 
@@ -54,7 +52,7 @@ def test_consecutive_nonfinite_steps_restore_the_last_good_weights_and_halve_the
     with pytest.warns(RuntimeWarning, match="restored the last good weights"):
         loop.run(3, _loss_failing_at(module, {4, 5, 6}), phase="b")
     assert loop.restores == 1 and loop.learning_rate_scale == 0.5
-    assert all(torch.equal(a, b) for a, b in zip(good, module.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(good, module.parameters(), strict=True))
     events = [entry for entry in history if entry.get("event") == "restored"]
     assert len(events) == 1 and events[0]["phase"] == "b" and events[0]["learning_rate_scale"] == 0.5
     loop.run(4, _loss_failing_at(module, set()), phase="c")
@@ -87,7 +85,7 @@ def test_weights_that_overflow_are_restored_at_the_epoch_end():
         loop.run(4, overflowing, phase="b")
     # Back to the weights saved when the phase began, the last ones known to be finite.
     assert loop.restores == 1
-    assert all(torch.equal(a, b) for a, b in zip(good, module.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(good, module.parameters(), strict=True))
 
 
 def test_persistent_divergence_raises_a_value_error():

@@ -81,7 +81,7 @@ def check_subset_and_order_invariance(estimator, X):
 
 def check_wrong_layout_at_predict(estimator, X):
     model = clone(estimator).fit(X)
-    with pytest.raises(ValueError, match="expecting .* features"):
+    with pytest.raises(ValueError, match=r"expecting .* features"):
         model.predict(X[:, :-1])
     other_channels = np.repeat(X[..., None] if X.ndim == 2 else X, 2, axis=2)
     with pytest.raises(ValueError, match="channel"):

@@ -160,7 +160,7 @@ def test_weighted_cluster_contrastive_loss_equals_that_of_repeated_rows():
                                                 torch.tensor(counts / counts.mean()))
     repeated = _losses.cluster_contrastive_loss(_tensor(assignments[repeat]), _tensor(assignments_augmented[repeat]),
                                                 0.7)
-    for value, expected in zip(weighted, repeated):
+    for value, expected in zip(weighted, repeated, strict=True):
         assert value.item() == pytest.approx(expected.item(), rel=1e-10)
 
 

@@ -25,7 +25,7 @@ def _padded(lengths, n_timestamps=10, n_channels=1, seed=0):
 def test_layouts_become_three_dimensional_and_flatten_time_major():
     assert as_three_dimensional(np.zeros((4, 7))).shape == (4, 7, 1)
     assert as_three_dimensional(np.zeros((4, 7, 2))).shape == (4, 7, 2)
-    with pytest.raises(ValueError, match="2-D array .* or a 3-D array"):
+    with pytest.raises(ValueError, match=r"2-D array .* or a 3-D array"):
         as_three_dimensional(np.zeros((2, 3, 4, 5)))
     series = np.arange(12.0).reshape(1, 3, 4)  # 3 timestamps x 4 channels
     np.testing.assert_array_equal(flatten(series)[0], np.arange(12.0))
