@@ -42,7 +42,7 @@ def time_warp_positions(length, rng, sigma=0.2, n_knots=4):
     integrated (trapezoid rule), then rescaled to span ``[0, length - 1]``. Integrating a
     positive speed makes the warp monotone by construction; the authors' code passes a cubic
     spline through randomly scaled knot *positions*, which is not monotone in most draws
-    (spec section 10, item 10), so ``np.interp`` then reads it out of order.
+    (user guide, "Where we differ from the paper and the code"), so ``np.interp`` then reads it out of order.
     """
     knots = np.linspace(0.0, length - 1, n_knots + 2)
     speeds = np.maximum(rng.normal(1.0, sigma, size=n_knots + 2), MIN_WARP_SPEED)

@@ -237,7 +237,8 @@ class LoSTerClustering(SeriesInput, _BaseDeepClustering):
 
     Notes
     -----
-    The objective follows the authors' code where it and the paper differ (spec section 10):
+    The objective follows the authors' code where it and the paper differ (user guide, "Where we
+    differ from the paper and the code"):
     element-wise mean reductions, both contrastive directions summed, the positive pair kept
     in the contrastive denominators, a row softmax on the hard assignments in the
     cluster-level loss, segment counts uniform on 1..4. Deliberate changes: the time warp

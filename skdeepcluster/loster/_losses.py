@@ -1,4 +1,4 @@
-"""The LoSTer objective, one pure function per term (spec sections 3 and 4).
+"""The LoSTer objective, one pure function per term (user guide, "The model" and "Joint objective and training").
 
 Reductions follow the authors' code (element-wise means, both contrastive directions
 summed), the code whose runs produced the published numbers; the spec lists where the
@@ -21,9 +21,10 @@ def weighted_mean(values, weights=None):
 def masked_mse(target, reconstruction, observed=None, weights=None):
     """Mean squared error over the observed entries (all of them when ``observed`` is None).
 
-    The code's ``nn.MSELoss`` per view (spec 4.1); with trailing-NaN padding or missing values
-    only the observed timestamps count, so short series are not rewarded for reconstructing
-    padding and gaps are not reconstructed as the zeros they are filled with. ``weights`` (B,):
+    The code's ``nn.MSELoss`` per view (user guide, "Where we differ from the paper and the
+    code"); with trailing-NaN padding or missing values only the observed timestamps count, so
+    short series are not rewarded for reconstructing padding and gaps are not reconstructed as
+    the zeros they are filled with. ``weights`` (B,):
     each series' entries count as many times (the weights have mean 1 over the data set).
     """
     difference = target - reconstruction
@@ -89,7 +90,8 @@ def _nt_xent(anchors, others, temperature, weights=None):
     """Cross-entropy of each anchor against its positive among both views.
 
     For anchor i the logits are sim(a_i, o_j) for every j (positive j = i) and sim(a_i, a_j)
-    for j != i: 2m - 1 candidates, as in the authors' code (spec 4.3). Rows must be unit-norm.
+    for j != i: 2m - 1 candidates, as in the authors' code (user guide, "Joint objective and
+    training"). Rows must be unit-norm.
     ``weights`` (m,): the anchors' terms are averaged with these weights (the negatives are not
     weighted).
     """
@@ -105,20 +107,22 @@ def _nt_xent(anchors, others, temperature, weights=None):
 
 
 def instance_contrastive_loss(z, z_augmented, temperature=1.0, weights=None):
-    """Instance-level NT-Xent between the two views' embeddings, summed over both directions (spec 4.3).
+    """Instance-level NT-Xent between the two views' embeddings, summed over both directions.
 
-    ``weights`` (B,): each series' own terms (as anchor, in both directions) are weighted; it
-    still counts once among the others' negatives.
+    See the user guide, "Joint objective and training". ``weights`` (B,): each series' own
+    terms (as anchor, in both directions) are weighted; it still counts once among the others'
+    negatives.
     """
     z, z_augmented = F.normalize(z, dim=1), F.normalize(z_augmented, dim=1)
     return _nt_xent(z, z_augmented, temperature, weights) + _nt_xent(z_augmented, z, temperature, weights)
 
 
 def cluster_contrastive_loss(assignments, assignments_augmented, temperature=1.0, weights=None):
-    """Cluster-level NT-Xent plus the negative assignment entropy of both views (spec 4.4).
+    """Cluster-level NT-Xent plus the negative assignment entropy of both views.
 
-    As in the authors' code the (hard) assignments first go through a row softmax, then each
-    cluster is represented by its column over the batch; the entropy term sum_j p_j log p_j,
+    See the user guide, "Joint objective and training". As in the authors' code the (hard)
+    assignments first go through a row softmax, then each cluster is represented by its column
+    over the batch; the entropy term sum_j p_j log p_j,
     with p_j the share of cluster j in the batch, discourages collapsing into few clusters.
 
     ``weights`` (B,): as if series i appeared ``w_i`` times in the batch. The cosine

@@ -1,4 +1,4 @@
-"""The LoSTer network: two dense residual autoencoders and two sets of centroids (spec section 2).
+"""The LoSTer network: two dense residual autoencoders and two sets of centroids (user guide, "The model").
 
 The original-view and augmented-view autoencoders have the same shape and separate weights,
 so each layer stores both views' weights in one ``(2, in, out)`` tensor and runs both views
@@ -55,7 +55,7 @@ class TwinLinear(nn.Module):
 
 
 class TwinResidualBlock(nn.Module):
-    """o = LayerNorm(Dropout(W2 ReLU(W1 x)) + W_s x) per view (spec 2.1), a TiDE-style dense block.
+    """o = LayerNorm(Dropout(W2 ReLU(W1 x)) + W_s x) per view (user guide, "Residual block"), a TiDE-style dense block.
 
     W1 and the learned skip W_s read the same input, so they are one affine map whose output is
     split: the same maths and initialisation, one matrix product instead of two. The last

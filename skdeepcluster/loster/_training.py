@@ -216,7 +216,7 @@ def cluster_labels(estimator, network, X, device, dtype):
 
 
 def initialize_clusters(estimator, network, views, rng, device, history, group, weights=None):
-    """Spec section 6, step 5, with the partition of ``init``: each view's centroids are the
+    """Algorithm 1's centroid initialisation, with the partition of ``init``: each view's centroids are the
     means of its pretrained embeddings over the parts of one partition of the original view.
 
     ``init="kmeans"`` is the paper's k-means++; ``"spectral"`` partitions the k-nearest-
