@@ -168,7 +168,7 @@ def fitted_centers(estimator: BaseEstimator) -> tuple[int, ...]:
 # _BaseDeepClustering: _check_saved_network(counts) (the parameter budget of its network),
 # _fitted_network() (an untrained network of the fitted shape, built by fit's own hook) and
 # _probe_sample() (an input a loaded model must predict without error).
-_ESTIMATORS = {}
+_ESTIMATORS: dict[str, type[BaseEstimator]] = {}
 
 
 def register_estimator(cls: _EstimatorClass) -> _EstimatorClass:

@@ -61,8 +61,9 @@ class EpochProgress:
         self.total_steps = total_steps
         self.total_epochs = total_steps / steps_per_epoch if planned_epochs is None else planned_epochs
         self.stream = sys.stderr if stream is None else stream
-        self.phase = None
-        self._epoch_at = None  # step -> epochs, once a phase with another epoch length replans
+        self.phase: str | None = None
+        # step -> epochs, once a phase with another epoch length replans
+        self._epoch_at: Callable[[int], float] | None = None
         self.started = time.perf_counter()
         self._next_line_step = 0
         self._bar = None
@@ -198,8 +199,8 @@ class TrainingLoop:
         self.step = start_step
         self.guard = NumericalGuard(patience, max_restores) if guard is None else guard
         self.interrupted = False
-        self.last_entry = None
-        self._progress = None
+        self.last_entry: dict[str, Any] | None = None
+        self._progress: EpochProgress | None = None
         self._exception_before = sys.exc_info()[1]  # a caller's own handled exception is not ours
         if verbose == 1:
             self._progress = EpochProgress(description, total_steps, self.steps_per_epoch, start_step,
