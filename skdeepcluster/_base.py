@@ -1,13 +1,18 @@
 """The shared scikit-learn face of every skdeepcluster estimator."""
 
+from __future__ import annotations
+
 import contextlib
 import copy
 import functools
 import warnings
+from collections.abc import Callable, Iterator
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -24,6 +29,13 @@ from ._engine import (
 )
 from ._persistence import save_estimator
 
+if TYPE_CHECKING:
+    import os
+
+    from sklearn.utils import Tags
+
+    from ._engine import DataParallel
+
 FLOAT_DTYPES = (np.float64, np.float32)
 # Bounds of parameter constraints beyond which float32 training overflows or divides by ~0
 # (a step of 1e300, a distance divided by (1e-300)^2) instead of failing with a clear message.
@@ -31,18 +43,18 @@ MAX_LEARNING_RATE = 1e6
 MIN_SCALE, MAX_SCALE = 1e-6, 1e6
 
 
-def _reading_a_snapshot(method):
+def _reading_a_snapshot(method: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``method`` on a view of one ``__dict__`` of the estimator: immune to a fit finishing meanwhile."""
 
     @functools.wraps(method)
-    def read(self, *args, **kwargs):
+    def read(self: _BaseDeepClustering, *args: Any, **kwargs: Any) -> Any:
         view = object.__new__(type(self))
         view.__dict__ = self.__dict__  # one reference: a fit ending now swaps in another dict, not this one
         if "_progress" in view.__dict__:
             view._check_architecture_unchanged()
         return method(view, *args, **kwargs)
 
-    read._reads_a_snapshot = True
+    read._reads_a_snapshot = True  # type: ignore[attr-defined]
     return read
 
 
@@ -85,8 +97,33 @@ class FitRun:
     loop : TrainingLoop
     """
 
-    def __init__(self, **attributes):
+    # Declarations for type checkers only (no class attributes): set by fit as it goes.
+    X: np.ndarray
+    X_all: np.ndarray
+    per_row: dict[str, np.ndarray]
+    per_row_all: dict[str, np.ndarray]
+    X_input: Any
+    train_rows: np.ndarray | None
+    weights: np.ndarray | None
+    group: DataParallel
+    device: torch.device
+    architecture: dict[str, Any]
+    progress: dict[str, Any]
+    history: list[dict[str, Any]]
+    rng: np.random.RandomState
+    start_step: int
+    network: torch.nn.Module
+    batches: BatchStream
+    batch_weights: BatchWeights
+    loop: TrainingLoop
+
+    def __init__(self, **attributes: Any) -> None:
         self.__dict__.update(attributes)
+
+    if TYPE_CHECKING:  # the attributes hooks add of their own (run.schedule, run.label_changes, ...)
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
 
 class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
@@ -134,28 +171,28 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
     _model_readers = ("predict", "predict_proba", "transform", "inverse_transform", "score", "score_samples",
                       "sample")
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name in cls._model_readers:
             method = cls.__dict__.get(name)
             if callable(method) and not getattr(method, "_reads_a_snapshot", False):
                 setattr(cls, name, _reading_a_snapshot(method))
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         # transform() casts the float64 embedding back to the input dtype.
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     @property
-    def _n_features_out(self):
+    def _n_features_out(self) -> int:
         # Only defined once fitted, so get_feature_names_out raises NotFittedError before.
         return self.cluster_centers_.shape[1]
 
     # ---- fit: the skeleton every algorithm shares ----------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X: ArrayLike, y: object = None, sample_weight: ArrayLike | None = None) -> _BaseDeepClustering:
         """Train the model on X.
 
         A fit that raises leaves the estimator as it was. Interrupted with Ctrl-C
@@ -190,7 +227,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             model._fit(X, sample_weight)
         return self
 
-    def _fit(self, X, sample_weight=None):
+    def _fit(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> _BaseDeepClustering:
         X_checked, per_row = self._validate_training_input(X)
         train_rows, weights = self._training_weights(sample_weight, X_checked)
         group, device = resolve_distributed(self.distributed, self.device)
@@ -234,25 +271,116 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         self._warn_after_fit(run)
         return self
 
-    def _check_training_resources(self, run):
+    def _check_training_resources(self, run: FitRun) -> None:
         """Refuse a fit that cannot fit in memory, before anything large is allocated (default: nothing)."""
 
-    def _training_array(self, run):
+    def _training_array(self, run: FitRun) -> np.ndarray:
         """The array the mini-batches are drawn from (default: the training rows)."""
         return run.X
 
-    def _warn_after_fit(self, run):
+    def _warn_after_fit(self, run: FitRun) -> None:
         """Warnings about the fitted model (empty clusters, no convergence); default: none."""
 
-    def _fitted_network(self):
+    def _fitted_network(self) -> torch.nn.Module:
         """An untrained network of the fitted shape (``load`` fills it with the saved weights)."""
         n_clusters, latent_dim = self.cluster_centers_.shape  # the fitted sizes, whatever set_params did
         return self._build_network(self._fitted_network_inputs(), n_clusters, latent_dim)
 
+    # ---- the hooks every algorithm defines (these stubs only say what each must return) ----------
+
+    def _not_defined(self, hook: str) -> NotImplementedError:
+        return NotImplementedError(f"{type(self).__name__} does not define {hook}, a hook of the fit skeleton "
+                                   "that every subclass of _BaseDeepClustering must define (see its docstring).")
+
+    def _validate_training_input(self, X: ArrayLike) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Validate ``fit``'s X: ``(X_checked, per_row)``.
+
+        ``X_checked`` is the checked training array (every row, float32 or float64; an
+        ``np.memmap`` may stay one); ``per_row`` maps names to other arrays with one entry per
+        row (LoSTer: the series' lengths), ``{}`` when there are none. Raises ``ValueError``
+        for invalid data.
+        """
+        raise self._not_defined("_validate_training_input")
+
+    def _architecture(self, run: FitRun) -> dict[str, Any]:
+        """What shapes the network, as a JSON-compatible dict of plain values.
+
+        A warm start must find the same dict; it is saved with the model, and its keys that
+        are parameters are compared with ``set_params`` changes before the model is used.
+        """
+        raise self._not_defined("_architecture")
+
+    def _initial_progress(self) -> dict[str, Any]:
+        """The progress of a fresh fit: a dict with ``"steps": 0`` and each phase's state (e.g. not done)."""
+        raise self._not_defined("_initial_progress")
+
+    def _network_inputs(self, run: FitRun) -> int:
+        """The input size of the network for this fit, as ``_build_network`` takes it (from ``run.X``)."""
+        raise self._not_defined("_network_inputs")
+
+    def _fitted_network_inputs(self) -> int:
+        """The input size of the fitted network, from fitted attributes (``n_features_in_``, ...)."""
+        raise self._not_defined("_fitted_network_inputs")
+
+    def _build_network(self, n_inputs: int, n_clusters: int, latent_dim: int) -> torch.nn.Module:
+        """A new, untrained network (a ``torch.nn.Module``) of these sizes and the estimator's parameters.
+
+        Called by ``fit`` on a fresh start and, on torch's meta device, by ``save`` and ``load``
+        (through ``_fitted_network``): it must draw only from torch's generators.
+        """
+        raise self._not_defined("_build_network")
+
+    def _loop_plan(self, run: FitRun) -> dict[str, Any]:
+        """The training loop's settings, as a dict of :class:`~skdeepcluster._engine.TrainingLoop` arguments.
+
+        Required: ``"optimizer"`` (over ``run.network``'s parameters), ``"learning_rate_at"``
+        (global step -> learning rate) and ``"total_steps"`` (the budget of the whole fit,
+        counted from step 0). Optional: other keyword arguments of the loop
+        (``steps_per_epoch``, ``planned_epochs``, ``patience``, ``guard``, ...).
+        """
+        raise self._not_defined("_loop_plan")
+
+    def _train(self, run: FitRun) -> None:
+        """Train ``run.network``: the phases, as ``run.loop.run(...)`` calls; returns nothing."""
+        raise self._not_defined("_train")
+
+    def _set_fitted_attributes(self, run: FitRun) -> None:
+        """Set the fitted attributes (``labels_``, ``cluster_centers_``, ``n_iter_``, ...) after training.
+
+        ``module_``, ``device_`` and ``history_`` are already set; ``labels_`` covers every row
+        of ``run.X_all``. Returns nothing.
+        """
+        raise self._not_defined("_set_fitted_attributes")
+
+    def _embedding(self, X: ArrayLike) -> tuple[np.dtype, np.ndarray]:
+        """``(dtype, embedding)`` of X for ``transform``.
+
+        ``dtype`` is that of the validated X (``transform`` casts to it); ``embedding`` is the
+        float64 embedding, of shape ``(n_samples, latent_dim)``.
+        """
+        raise self._not_defined("_embedding")
+
+    def _cluster_scores(self, X: ArrayLike) -> np.ndarray:
+        """Scores of shape ``(n_samples, n_clusters)`` whose row-wise argmax is ``predict`` (X validated here)."""
+        raise self._not_defined("_cluster_scores")
+
+    def _check_saved_network(self, counts: tuple[int, int]) -> None:
+        """For ``load``: refuse parameters that describe a network larger than the saved weights.
+
+        ``counts`` is (number of tensors, number of values) saved for ``module_``; raises
+        ``ValueError`` when they cannot hold the network (see ``_persistence.check_network_size``).
+        Returns nothing.
+        """
+        raise self._not_defined("_check_saved_network")
+
+    def _probe_sample(self) -> np.ndarray:
+        """For ``load``: one made-up sample, in the layout of the training data, that a loaded model must predict."""
+        raise self._not_defined("_probe_sample")
+
     # ---- inference every algorithm shares -------------------------------------------------------
 
     @_reading_a_snapshot
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predict the cluster of each sample: the most probable one under the fitted model.
 
         S3VDC: argmax_c [ln pi_c + ln N(z | mu_c, sigma_c^2)] with z the latent mean of x;
@@ -272,7 +400,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         return self._cluster_scores(X).argmax(axis=1)
 
     @_reading_a_snapshot
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Embed X in the latent space of the encoder (S3VDC: the mean of q(z|x)).
 
         Parameters
@@ -291,13 +419,14 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
 
     # ---- validation -------------------------------------------------------------------------
 
-    def _validate_training_data(self, X):
+    def _validate_training_data(self, X: ArrayLike) -> np.ndarray:
         X = validate_data(self, X, dtype=list(FLOAT_DTYPES), ensure_min_samples=2)
         if X.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}.")
         return X
 
-    def _training_weights(self, sample_weight, X):
+    def _training_weights(self, sample_weight: ArrayLike | None,
+                          X: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Validate ``sample_weight`` for X: ``(rows, weights)`` of the rows that train the model.
 
         ``rows``: indices of the rows of positive weight, or None when all are (rows of weight 0
@@ -323,7 +452,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             return rows, None
         return rows, weights / weights.mean()
 
-    def _validate_params(self):
+    def _validate_params(self) -> None:
         """scikit-learn's parameter validation, plus: no bool where an integer is expected.
 
         ``Interval(Integral, ...)`` admits ``True`` (bool is an int in Python), which would
@@ -338,7 +467,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
                 raise InvalidParameterError(f"The {name!r} parameter of {type(self).__name__} must be an int, not "
                                             f"a bool; got {value!r}.")
 
-    def _finite_output(self, output, X):
+    def _finite_output(self, output: np.ndarray, X: ArrayLike) -> np.ndarray:
         """``output`` unchanged, or a ValueError if the network overflowed on X."""
         if np.isfinite(output).all():
             return output
@@ -347,14 +476,14 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
                          f"{rows[0]}): their values are far outside the range of the training data, beyond "
                          "what the network can compute in floating point. Scale X as the training data was.")
 
-    def _validate_inference_data(self, X):
+    def _validate_inference_data(self, X: ArrayLike) -> np.ndarray:
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=list(FLOAT_DTYPES))
 
     # ---- fit transactions, interrupts, warm starts ---------------------------------------------
 
     @contextlib.contextmanager
-    def _fit_transaction(self):
+    def _fit_transaction(self) -> Iterator[_BaseDeepClustering]:
         """Yield a copy of the estimator to fit; swap its state in at the end, in one step.
 
         The copy shares the fitted objects, which a fit replaces and never modifies in place.
@@ -369,7 +498,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         yield model
         self.__dict__ = model.__dict__
 
-    def _check_architecture_unchanged(self):
+    def _check_architecture_unchanged(self) -> None:
         """Refuse to use a fitted network whose shaping parameters were changed with ``set_params``."""
         fitted = getattr(self, "_progress", {}).get("architecture")
         if not fitted:
@@ -381,7 +510,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             raise ValueError(f"{type(self).__name__} was fitted with {described}: these parameters shape the "
                              "network and were changed with set_params after fit. Restore them, or fit again.")
 
-    def _warm_start_network(self, architecture):
+    def _warm_start_network(self, architecture: dict[str, Any]) -> torch.nn.Module | None:
         """A trainable float32 copy of the fitted network, or None for a fresh start.
 
         ``architecture`` (what shapes the network, recorded at fit time) must match: a model
@@ -396,7 +525,9 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
                              "since it was fitted. Restore them or set warm_start=False to train a new model.")
         return copy.deepcopy(self.module_).float()
 
-    def _start_training(self, architecture, initial_progress, group, X):
+    def _start_training(
+        self, architecture: dict[str, Any], initial_progress: dict[str, Any], group: DataParallel, X: np.ndarray,
+    ) -> tuple[torch.nn.Module | None, dict[str, Any], list[dict[str, Any]], np.random.RandomState, int]:
         """Where this fit starts: the network to continue (or None), progress, history, generators.
 
         Returns ``(module, progress, history, rng, torch_seed)``. A fresh fit seeds everything
@@ -416,21 +547,21 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         history = list(self.history_) if start_step else []
         return module, progress, history, rng, torch_seed
 
-    def _warn_if_interrupted(self, loop):
+    def _warn_if_interrupted(self, loop: TrainingLoop) -> None:
         if loop.interrupted:
             warnings.warn(f"{type(self).__name__}.fit was interrupted after {loop.step} training steps; the "
                           "estimator holds the model reached so far. Call fit again with warm_start=True to "
                           "continue training.", UserWarning, stacklevel=5)
 
-    def _complete_fitted_state(self):
+    def _complete_fitted_state(self) -> None:
         """Fill fitted attributes that a model file of an older version lacks (called by ``load``)."""
 
     # ---- devices and pickling ------------------------------------------------------------------
 
-    def _module_device(self):
+    def _module_device(self) -> torch.device:
         return next(self.module_.parameters()).device
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         for name in self._torch_attributes:
             module = state.get(name)
@@ -438,11 +569,11 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
                 state[name] = copy.deepcopy(module).to("cpu")
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self._move_to_fitted_device()
 
-    def _move_to_fitted_device(self):
+    def _move_to_fitted_device(self) -> None:
         """After unpickling or ``load``: back to the CUDA ``device_`` if this machine has CUDA, else the CPU."""
         fitted_device = getattr(self, "device_", "cpu")
         if not (fitted_device.startswith("cuda") and torch.cuda.is_available()):
@@ -457,7 +588,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
 
     # ---- safe persistence ----------------------------------------------------------------------
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Save the fitted estimator to a file that :func:`skdeepcluster.load` reads without unpickling code.
 
         The file is a zip archive holding the parameters and fitted attributes as JSON and the
@@ -489,7 +620,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         save_estimator(self, path)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A parameter value as recorded in an architecture: tuples as lists, numpy ints as ints."""
     if isinstance(value, (tuple, list)):
         return [_plain(item) for item in value]

@@ -10,9 +10,13 @@ partition with scikit-learn alone. ``"umap"`` is N2D's own recipe (UMAP, then a 
 mixture), with the optional package umap-learn.
 """
 
+from __future__ import annotations
+
 import warnings
+from types import ModuleType
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import sparse
 from sklearn import config_context
 from sklearn.cluster import KMeans
@@ -26,8 +30,9 @@ PARTITION_METHODS = ("kmeans", "spectral", "umap")
 UMAP_NEIGHBORS = 20
 
 
-def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10, n_init=10,
-                        random_state=None, n_jobs=None, sample_weight=None):
+def partition_embedding(embedding: ArrayLike, n_clusters: int, method: str = "spectral", n_neighbors: int = 10,
+                        n_init: int = 10, random_state: int | None = None, n_jobs: int | None = None,
+                        sample_weight: ArrayLike | None = None) -> np.ndarray:
     """Labels of an initial partition of ``embedding`` into ``n_clusters`` parts.
 
     Parameters
@@ -100,7 +105,7 @@ def partition_embedding(embedding, n_clusters, method="spectral", n_neighbors=10
             embedding, sample_weight=sample_weight).labels_
 
 
-def _import_umap():
+def _import_umap() -> ModuleType:
     try:
         import umap
     except ImportError as error:
@@ -109,7 +114,8 @@ def _import_umap():
     return umap
 
 
-def _umap_labels(umap, embedding, n_clusters, n_init, random_state, sample_weight):
+def _umap_labels(umap: ModuleType, embedding: np.ndarray, n_clusters: int, n_init: int, random_state: int | None,
+                 sample_weight: np.ndarray | None) -> np.ndarray:
     rng = np.random.RandomState(random_state)
     with warnings.catch_warnings():
         # umap-learn says that a fixed random_state makes it single-threaded: that is the point.
@@ -122,7 +128,8 @@ def _umap_labels(umap, embedding, n_clusters, n_init, random_state, sample_weigh
     return GaussianMixture(n_clusters, covariance_type="full", random_state=seed).fit(projection).predict(projection)
 
 
-def _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n_jobs, sample_weight=None):
+def _spectral_labels(embedding: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int, random_state: int | None,
+                     n_jobs: int | None, sample_weight: np.ndarray | None = None) -> np.ndarray | None:
     graph = kneighbors_graph(embedding, n_neighbors, mode="connectivity", include_self=False, n_jobs=n_jobs)
     graph = graph.maximum(graph.T)  # symmetric: an edge when either point is among the other's neighbours
     n_components = sparse.csgraph.connected_components(graph, directed=False)[0]
@@ -138,7 +145,8 @@ def _spectral_labels(embedding, n_clusters, n_neighbors, n_init, random_state, n
         vectors, sample_weight=sample_weight).labels_
 
 
-def part_statistics(embedding, labels, n_clusters, variance_floor=None, sample_weight=None):
+def part_statistics(embedding: ArrayLike, labels: ArrayLike, n_clusters: int, variance_floor: float | None = None,
+                    sample_weight: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weights, means and diagonal variances of each part of a partition.
 
     A part that came out empty (or with one point) cannot give a mean or a variance of its
@@ -176,7 +184,7 @@ def part_statistics(embedding, labels, n_clusters, variance_floor=None, sample_w
     return weights / weights.sum(), means, np.maximum(variances, variance_floor)
 
 
-def _reseed_empty_parts(embedding, means, filled):
+def _reseed_empty_parts(embedding: np.ndarray, means: np.ndarray, filled: np.ndarray) -> None:
     """Move the mean of each empty part (``~filled``) to the point farthest from the filled parts' means."""
     filled = filled.copy()
     for part in np.flatnonzero(~filled):
@@ -185,11 +193,12 @@ def _reseed_empty_parts(embedding, means, filled):
         filled[part] = True
 
 
-def _weighted_variance(points, weights, mean):
+def _weighted_variance(points: np.ndarray, weights: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return (weights[:, None] * (points - mean) ** 2).sum(axis=0) / weights.sum()
 
 
-def _weighted_part_statistics(embedding, labels, n_clusters, variance_floor, sample_weight):
+def _weighted_part_statistics(embedding: np.ndarray, labels: np.ndarray, n_clusters: int, variance_floor: float | None,
+                              sample_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`part_statistics` with weights: that of the points repeated ``sample_weight`` times."""
     positive = sample_weight > 0
     embedding, labels, sample_weight = embedding[positive], labels[positive], sample_weight[positive]
@@ -211,7 +220,7 @@ def _weighted_part_statistics(embedding, labels, n_clusters, variance_floor, sam
     return weights / weights.sum(), means, np.maximum(variances, variance_floor)
 
 
-def squared_distances(embedding, centers):
+def squared_distances(embedding: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """``||z - mu||^2`` of every row and centre, each summed from the row's own differences.
 
     The expansion ``|z|^2 - 2 z.mu + |mu|^2`` would round its matrix product differently with
@@ -224,7 +233,7 @@ def squared_distances(embedding, centers):
     return distances
 
 
-def nearest_centers(embedding, centers):
+def nearest_centers(embedding: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of and squared distance to the nearest centre of every row (the k-means assignment)."""
     distances = squared_distances(embedding, centers)
     nearest = distances.argmin(axis=1)

@@ -31,6 +31,8 @@ arrays, numpy scalars, or the estimator's network ``module_``. Anything else is 
 ``TypeError`` at save time, never a silent omission.
 """
 
+from __future__ import annotations
+
 import contextlib
 import hashlib
 import io
@@ -44,6 +46,8 @@ import struct
 import sys
 import warnings
 import zipfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import sklearn
@@ -51,6 +55,12 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+
+# A registered estimator class (the base class would be an import cycle: _base imports this module).
+_EstimatorClass = TypeVar("_EstimatorClass", bound="type[BaseEstimator]")
 
 FORMAT_NAME = "skdeepcluster-model"
 FORMAT_VERSION = 2
@@ -113,7 +123,7 @@ class ModelFileError(ValueError):
     True
     """
 
-    def __init__(self, path, message):
+    def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path!r} {message}")
         self.path, self._message = path, message
 
@@ -121,7 +131,7 @@ class ModelFileError(ValueError):
         return type(self), (self.path, self._message)
 
 
-def check_network_size(estimator, counts, hidden, n_inputs):
+def check_network_size(estimator: BaseEstimator, counts: tuple[int, int], hidden: Sequence[int], n_inputs: int) -> None:
     """Refuse parameters that describe a network larger than the weights present (the parameter budget).
 
     ``counts`` is (number of tensors, number of values) saved for the network; ``hidden`` the
@@ -139,14 +149,14 @@ def check_network_size(estimator, counts, hidden, n_inputs):
                          f"with {n_values} values for module_.")
 
 
-def positive_int(value, what):
+def positive_int(value: object, what: str) -> int:
     """``value`` if it is a positive int (not a bool), else a ValueError naming ``what``."""
     if type(value) is not int or value < 1:
         raise ValueError(f"{what} must be a positive int; got {_short(value)}.")
     return value
 
 
-def fitted_centers(estimator):
+def fitted_centers(estimator: BaseEstimator) -> tuple[int, ...]:
     """The shape of a loaded estimator's ``cluster_centers_``: (n_clusters, latent_dim), checked."""
     centers = getattr(estimator, "cluster_centers_", None)
     if type(centers) is not np.ndarray or centers.ndim != 2 or 0 in centers.shape:
@@ -158,10 +168,10 @@ def fitted_centers(estimator):
 # _BaseDeepClustering: _check_saved_network(counts) (the parameter budget of its network),
 # _fitted_network() (an untrained network of the fitted shape, built by fit's own hook) and
 # _probe_sample() (an input a loaded model must predict without error).
-_ESTIMATORS = {}
+_ESTIMATORS: dict[str, type[BaseEstimator]] = {}
 
 
-def register_estimator(cls):
+def register_estimator(cls: _EstimatorClass) -> _EstimatorClass:
     """Class decorator: let ``save`` write and ``load`` rebuild estimators of ``cls``."""
     registered = _ESTIMATORS.setdefault(cls.__name__, cls)
     if registered is not cls:
@@ -387,7 +397,7 @@ def _check_attribute_name(cls, name, param_names):
 # ---- save --------------------------------------------------------------------------------------
 
 
-def save_estimator(estimator, path):
+def save_estimator(estimator: BaseEstimator, path: str | os.PathLike[str]) -> None:
     """Write ``estimator`` to ``path`` atomically; the implementation of ``save``."""
     path = os.fspath(path)
     cls = type(estimator)
@@ -581,7 +591,8 @@ def _fsync_folder(folder):
 # ---- load --------------------------------------------------------------------------------------
 
 
-def load(path, *, max_bytes=MAX_FILE_BYTES):
+def load(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *,
+         max_bytes: int = MAX_FILE_BYTES) -> BaseEstimator:
     """Load an estimator saved with ``save``, without unpickling any code.
 
     The file is a zip archive of JSON (format, versions, parameters and fitted attributes)

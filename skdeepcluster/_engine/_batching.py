@@ -1,12 +1,21 @@
 """Mini-batches from numpy arrays or ``np.memmap`` without copying all of X to the device."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from ._distributed import DataParallel
 
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
-def to_tensor(array, device, dtype=torch.float32):
+def to_tensor(array: ArrayLike, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Copy one batch of rows to ``device`` as a tensor of ``dtype``.
 
     The copy is deliberate: inputs may be read-only memmaps, which torch refuses to share.
@@ -18,7 +27,7 @@ def to_tensor(array, device, dtype=torch.float32):
     return tensor
 
 
-def iter_slices(n_samples, batch_size):
+def iter_slices(n_samples: int, batch_size: int) -> Iterator[slice]:
     """Yield consecutive ``slice`` objects covering ``range(n_samples)``."""
     for start in range(0, n_samples, batch_size):
         yield slice(start, min(start + batch_size, n_samples))
@@ -44,7 +53,8 @@ class BatchStream:
         each; ``weight`` is that share's fraction of the batch (1 in a single process).
     """
 
-    def __init__(self, X, batch_size, rng, device, drop_last=False, group=None):
+    def __init__(self, X: np.ndarray, batch_size: int, rng: np.random.RandomState, device: torch.device,
+                 drop_last: bool = False, group: DataParallel | None = None) -> None:
         self.X = X
         self.group = group
         self.weight = 1.0
@@ -57,9 +67,9 @@ class BatchStream:
         self._order = np.empty(0, dtype=np.intp)
         self._cursor = 0
         self._drop_last = drop_last
-        self.last_indices = None
+        self.last_indices: np.ndarray | None = None
 
-    def next_indices(self):
+    def next_indices(self) -> np.ndarray:
         """Indices of the next batch, starting a new permutation when an epoch ends."""
         n_samples = self.X.shape[0]
         if self._cursor >= len(self._order):
@@ -71,7 +81,7 @@ class BatchStream:
         self._cursor += self.batch_size
         return indices
 
-    def next_batch(self):
+    def next_batch(self) -> torch.Tensor:
         """The next batch as a float32 tensor on the device."""
         indices = np.sort(self.next_indices())
         if self.group is not None and self.group.enabled:
@@ -89,17 +99,18 @@ class BatchWeights:
     gradients stays exact, which a division by each batch's weight sum would not.
     """
 
-    def __init__(self, weights=None, batches=None, device=None):
+    def __init__(self, weights: ArrayLike | None = None, batches: BatchStream | None = None,
+                 device: torch.device | None = None) -> None:
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
         self.batches = batches
 
-    def of_batch(self):
+    def of_batch(self) -> torch.Tensor | None:
         """The weights of the rows of the last batch drawn (None when unweighted)."""
         if self.weights is None:
             return None
         return self.weights[torch.as_tensor(self.batches.last_indices, device=self.weights.device)]
 
-    def mean(self, values):
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
         """The (weighted) mean over the batch of per-row ``values``."""
         weights = self.of_batch()
         return values.mean() if weights is None else (values * weights.to(values.dtype)).mean()

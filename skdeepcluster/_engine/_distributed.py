@@ -15,14 +15,18 @@ identity (a share is all rows, a gather returns its input), so the single-proces
 its results are unchanged.
 """
 
+from __future__ import annotations
+
 import atexit
 import gc
 import os
 import time
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from numpy.typing import ArrayLike
 
 from ._device import resolve_device
 from ._guard import all_finite
@@ -44,18 +48,18 @@ class DataParallel:
         Where the tensors of collectives live: the CPU for gloo, the rank's GPU for NCCL.
     """
 
-    def __init__(self, rank=0, world_size=1, collective_device=None):
+    def __init__(self, rank: int = 0, world_size: int = 1, collective_device: torch.device | None = None) -> None:
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.enabled = self.world_size > 1
         self.collective_device = torch.device("cpu") if collective_device is None else collective_device
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"DataParallel(rank={self.rank}, world_size={self.world_size})"
 
     # ---- rows ----------------------------------------------------------------------------------
 
-    def share_bounds(self, n_items, rank=None):
+    def share_bounds(self, n_items: int, rank: int | None = None) -> tuple[int, int]:
         """``(start, stop)`` of ``rank``'s contiguous share of ``range(n_items)``.
 
         The first ``n_items % world_size`` ranks get one item more (``np.array_split``'s shares).
@@ -65,11 +69,11 @@ class DataParallel:
         start = rank * base + min(rank, extra)
         return start, start + base + (rank < extra)
 
-    def shard(self, n_items):
+    def shard(self, n_items: int) -> slice:
         """This rank's share of ``range(n_items)`` as a ``slice`` (all of it in a single process)."""
         return slice(*self.share_bounds(n_items))
 
-    def shard_batch(self, indices):
+    def shard_batch(self, indices: np.ndarray) -> tuple[np.ndarray, float]:
         """This rank's rows of a global batch and their weight ``len(rows) / len(indices)``.
 
         A rank whose share is empty (a last batch with fewer rows than ranks) still gets one row,
@@ -82,11 +86,11 @@ class DataParallel:
 
     # ---- collectives ---------------------------------------------------------------------------
 
-    def _tensor(self, array):
+    def _tensor(self, array: ArrayLike) -> torch.Tensor:
         """A copy of ``array`` on the collective device (collectives write into their tensors)."""
         return torch.from_numpy(np.array(array, copy=True, order="C")).to(self.collective_device)
 
-    def sum(self, value):
+    def sum(self, value: float) -> float:
         """Sum of a number over all ranks (the number itself in a single process)."""
         if not self.enabled:
             return value
@@ -94,7 +98,7 @@ class DataParallel:
         dist.all_reduce(total)
         return float(total.item())
 
-    def broadcast_array(self, array):
+    def broadcast_array(self, array: np.ndarray) -> np.ndarray:
         """Rank 0's ``array`` (same shape and dtype on every rank) on every rank."""
         if not self.enabled:
             return array
@@ -102,13 +106,13 @@ class DataParallel:
         dist.broadcast(tensor, src=0)
         return tensor.cpu().numpy()
 
-    def broadcast_int(self, value):
+    def broadcast_int(self, value: int) -> int:
         """Rank 0's int on every rank: the seed of ``random_state=None``, drawn by each rank."""
         if not self.enabled:
             return value
         return int(self.broadcast_array(np.asarray([value], dtype=np.int64))[0])
 
-    def check_same_data(self, X):
+    def check_same_data(self, X: np.ndarray) -> None:
         """Raise a ``ValueError`` on every rank unless all ranks have X of the same shape and sample.
 
         A cheap check of the contract, not a proof: the shape and the sums of the first and last
@@ -130,7 +134,7 @@ class DataParallel:
             raise ValueError(f"Distributed fit: the processes were given data of {what}. Every process "
                              "must call fit with the same X.")
 
-    def broadcast_module(self, module):
+    def broadcast_module(self, module: torch.nn.Module) -> None:
         """Copy rank 0's parameters and buffers into ``module`` on every rank, in place."""
         if not self.enabled:
             return
@@ -143,7 +147,7 @@ class DataParallel:
                     dist.broadcast(staged, src=0)
                     tensor.copy_(staged)
 
-    def map_shard(self, compute, n_items):
+    def map_shard(self, compute: Callable[[slice], np.ndarray], n_items: int) -> np.ndarray:
         """``compute(rows)`` on this rank's share of ``range(n_items)``, gathered in row order on every rank.
 
         ``compute`` takes a ``slice`` and returns an array with one row per item of it. In a single
@@ -167,7 +171,7 @@ class DataParallel:
             raise RuntimeError(f"{int(failed)} other rank(s) of the distributed fit failed; see their error.")
         return self._gather_rows(local, n_items)
 
-    def _gather_rows(self, local, n_items):
+    def _gather_rows(self, local: np.ndarray | None, n_items: int) -> np.ndarray:
         counts = [stop - start for start, stop in (self.share_bounds(n_items, rank)
                                                    for rank in range(self.world_size))]
         if min(counts) == 0:  # fewer items than ranks: learn the row layout from a rank that has rows
@@ -185,7 +189,8 @@ class DataParallel:
         return np.concatenate([part[:count].cpu().numpy() for part, count in zip(parts, counts, strict=True)]).astype(
             dtype, copy=False)
 
-    def average_gradients(self, parameters, weight, loss_finite, logs):
+    def average_gradients(self, parameters: Iterable[torch.nn.Parameter], weight: float, loss_finite: bool,
+                          logs: dict[str, torch.Tensor]) -> tuple[bool, dict[str, torch.Tensor]]:
         """All-reduce the step's gradients, weighted by ``weight``, and its logs in one flat buffer.
 
         ``parameters`` get the summed ``weight``-weighted gradient of all ranks (the gradient of
@@ -234,7 +239,7 @@ class DataParallel:
 
     # ---- randomness ----------------------------------------------------------------------------
 
-    def reseed_torch(self, seed, device):
+    def reseed_torch(self, seed: int, device: torch.device) -> None:
         """Give this rank its own torch noise stream (dropout, reparameterisation, Gumbel).
 
         Called inside :func:`seeded_torch`, after the weights were built and broadcast: the ranks
@@ -252,17 +257,17 @@ class DataParallel:
 SINGLE_PROCESS = DataParallel()
 
 
-def _finite(flat):
+def _finite(flat: torch.Tensor) -> bool:
     """Whether every entry of a 1-D tensor is finite: one sum, entry by entry only if it is not."""
     # A sum is finite when every entry is, unless finite entries beyond ~1e34 overflow float32.
     return bool(torch.isfinite(flat.sum())) or bool(torch.isfinite(flat).all())
 
 
-def _launched_by_torchrun():
+def _launched_by_torchrun() -> bool:
     return all(os.environ.get(name) for name in _LAUNCH_VARIABLES)
 
 
-def _destroy_own_group():
+def _destroy_own_group() -> None:
     """At exit, destroy the group ``fit`` initialised, while the interpreter is still alive.
 
     The barrier keeps a rank from closing its connections while another still uses them. Then
@@ -281,7 +286,7 @@ def _destroy_own_group():
         time.sleep(0.1)
 
 
-def _rank_device(device, rank):
+def _rank_device(device: str, rank: int) -> torch.device:
     """The device of this rank: with CUDA, ``"auto"``/``"cuda"`` mean the GPU ``LOCAL_RANK``."""
     if device in ("auto", "cuda") and torch.cuda.is_available():
         local_rank = int(os.environ.get("LOCAL_RANK", rank))
@@ -289,7 +294,7 @@ def _rank_device(device, rank):
     return resolve_device(device)
 
 
-def _collective_device(backend, device):
+def _collective_device(backend: str, device: torch.device) -> torch.device:
     backend = str(backend).lower()
     if "nccl" not in backend:
         return torch.device("cpu")
@@ -298,7 +303,7 @@ def _collective_device(backend, device):
     return torch.device("cuda", torch.cuda.current_device())
 
 
-def resolve_distributed(option, device):
+def resolve_distributed(option: str | bool, device: str) -> tuple[DataParallel, torch.device]:
     """The :class:`DataParallel` group of a fit and the device of this rank.
 
     Parameters

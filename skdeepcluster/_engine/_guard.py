@@ -1,7 +1,11 @@
 """The numerical guard of training: skip non-finite steps, restore the last good weights, give up."""
 
+from __future__ import annotations
+
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -15,7 +19,7 @@ class TrainingDivergedError(FloatingPointError, ValueError):
     """
 
 
-def all_finite(tensors):
+def all_finite(tensors: Iterable[torch.Tensor | None]) -> bool:
     """Whether every tensor is finite, with one fused norm per device in the common case."""
     tensors = [tensor for tensor in tensors if tensor is not None]
     if not tensors:
@@ -46,25 +50,25 @@ class NumericalGuard:
         Restores allowed before giving up.
     """
 
-    def __init__(self, patience=10, max_restores=4):
+    def __init__(self, patience: int = 10, max_restores: int = 4) -> None:
         self.patience = patience
         self.max_restores = max_restores
         self.restores = 0
         self.nonfinite_steps = 0  # skipped steps, counted when their epoch is recorded
         self.learning_rate_scale = 1.0
         self._consecutive_bad = 0  # counted across phases and epochs
-        self._good_state = None
+        self._good_state: dict[str, torch.Tensor] | None = None
 
-    def remember(self, module):
+    def remember(self, module: torch.nn.Module) -> None:
         """Save ``module``'s weights as the last good ones."""
         self._good_state = {key: value.detach().clone() for key, value in module.state_dict().items()}
 
-    def recover(self, module):
+    def recover(self, module: torch.nn.Module) -> None:
         """Load the last good weights into ``module`` (nothing if none were saved)."""
         if self._good_state is not None:
             module.load_state_dict(self._good_state)
 
-    def after_step(self, stepped):
+    def after_step(self, stepped: bool) -> bool:
         """Count a step; True when it was the ``patience``-th skipped one in a row (then restore)."""
         if stepped:
             self._consecutive_bad = 0
@@ -75,14 +79,15 @@ class NumericalGuard:
             return True
         return False
 
-    def end_epoch(self, module):
+    def end_epoch(self, module: torch.nn.Module) -> bool:
         """At the end of an epoch: True (and the weights saved) if they are finite, else False (restore)."""
         if all_finite(list(module.parameters())):
             self.remember(module)
             return True
         return False
 
-    def restore(self, module, optimizer, phase, reason):
+    def restore(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, phase: str,
+                reason: str) -> dict[str, Any]:
         """Restore the last good weights at half the learning rate; the fields of the history event.
 
         Raises :class:`TrainingDivergedError` when the restores are used up.

@@ -1,8 +1,12 @@
 """The training loop: phases of guarded steps, learning-rate schedules, per-epoch history and callbacks."""
 
+from __future__ import annotations
+
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 import torch
 from tqdm.auto import tqdm
@@ -13,6 +17,14 @@ from ._distributed import SINGLE_PROCESS
 from ._guard import NumericalGuard, TrainingDivergedError, all_finite
 from ._random import explicit_draws_only
 
+if TYPE_CHECKING:
+    from ._batching import BatchStream
+    from ._distributed import DataParallel
+
+    # ``loss_fn(batch, step) -> (loss, logs)`` of a phase, and an ``on_epoch_end`` callback.
+    LossFunction = Callable[[torch.Tensor, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+    EpochCallback = Callable[["TrainingLoop", dict[str, Any]], object]
+
 __all__ = ["MIN_STEPS_PER_EPOCH", "EpochProgress", "TrainingDivergedError", "TrainingLoop"]
 
 # On data smaller than this many mini-batches an estimator may count this many steps as an
@@ -22,7 +34,7 @@ __all__ = ["MIN_STEPS_PER_EPOCH", "EpochProgress", "TrainingDivergedError", "Tra
 MIN_STEPS_PER_EPOCH = 10
 
 
-def _redraws_in_place(stream):
+def _redraws_in_place(stream: TextIO) -> bool:
     """Whether a progress bar can redraw itself: in a Jupyter notebook (tqdm.auto's widget) or a terminal."""
     if _notebook_or_plain_tqdm is not _plain_tqdm:  # tqdm.autonotebook found a Jupyter kernel
         return True
@@ -42,14 +54,16 @@ class EpochProgress:
     starts, at every tenth of the planned epochs, and at the end.
     """
 
-    def __init__(self, description, total_steps, steps_per_epoch, start_step=0, stream=None, planned_epochs=None):
+    def __init__(self, description: str, total_steps: int, steps_per_epoch: int, start_step: int = 0,
+                 stream: TextIO | None = None, planned_epochs: float | None = None) -> None:
         self.description = description
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = total_steps
         self.total_epochs = total_steps / steps_per_epoch if planned_epochs is None else planned_epochs
         self.stream = sys.stderr if stream is None else stream
-        self.phase = None
-        self._epoch_at = None  # step -> epochs, once a phase with another epoch length replans
+        self.phase: str | None = None
+        # step -> epochs, once a phase with another epoch length replans
+        self._epoch_at: Callable[[int], float] | None = None
         self.started = time.perf_counter()
         self._next_line_step = 0
         self._bar = None
@@ -61,20 +75,20 @@ class EpochProgress:
         else:
             self._line(f"{self.total_epochs:g} epochs planned")
 
-    def _epochs(self, step):
+    def _epochs(self, step: int) -> float:
         return step / self.steps_per_epoch if self._epoch_at is None else self._epoch_at(step)
 
-    def replan(self, epoch_at):
+    def replan(self, epoch_at: Callable[[int], float]) -> None:
         """Count epochs with ``epoch_at(step)`` from now on (a phase with another epoch length)."""
         self._epoch_at = epoch_at
         self.total_epochs = epoch_at(self.total_steps)
         if self._bar is not None:
             self._bar.total = self.total_epochs
 
-    def _line(self, text):
+    def _line(self, text: str) -> None:
         print(f"{self.description}: {text}", file=self.stream, flush=True)
 
-    def update(self, step, phase):
+    def update(self, step: int, phase: str) -> None:
         """After a step: move the bar, or print a line at a new phase or a tenth of the epochs."""
         epochs = self._epochs(step)
         if self._bar is not None:
@@ -92,7 +106,7 @@ class EpochProgress:
                 self._next_line_step = -(-(tenth + 1) * self.total_steps // 10)
         self.phase = phase
 
-    def close(self, step, outcome):
+    def close(self, step: int, outcome: str) -> None:
         """Say how the fit ended (``outcome``) and at which epoch; the bar stays on screen."""
         epochs, seconds = self._epochs(step), time.perf_counter() - self.started
         if self._bar is not None:
@@ -163,9 +177,12 @@ class TrainingLoop:
         The numerical guard; ``None``: ``NumericalGuard(patience, max_restores)``.
     """
 
-    def __init__(self, module, optimizer, batches, learning_rate_at, total_steps, verbose=0,
-                 history=None, description="fit", start_step=0, patience=10, max_restores=4, group=None,
-                 steps_per_epoch=None, planned_epochs=None, guard=None):
+    def __init__(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer | None, batches: BatchStream,
+                 learning_rate_at: Callable[[int], float] | None, total_steps: int, verbose: int = 0,
+                 history: list[dict[str, Any]] | None = None, description: str = "fit", start_step: int = 0,
+                 patience: int = 10, max_restores: int = 4, group: DataParallel | None = None,
+                 steps_per_epoch: int | None = None, planned_epochs: float | None = None,
+                 guard: NumericalGuard | None = None) -> None:
         self.group = SINGLE_PROCESS if group is None else group
         if self.group.rank != 0:
             verbose = 0
@@ -182,8 +199,8 @@ class TrainingLoop:
         self.step = start_step
         self.guard = NumericalGuard(patience, max_restores) if guard is None else guard
         self.interrupted = False
-        self.last_entry = None
-        self._progress = None
+        self.last_entry: dict[str, Any] | None = None
+        self._progress: EpochProgress | None = None
         self._exception_before = sys.exc_info()[1]  # a caller's own handled exception is not ours
         if verbose == 1:
             self._progress = EpochProgress(description, total_steps, self.steps_per_epoch, start_step,
@@ -194,12 +211,12 @@ class TrainingLoop:
     nonfinite_steps = property(lambda self: self.guard.nonfinite_steps)
     learning_rate_scale = property(lambda self: self.guard.learning_rate_scale)
 
-    def epoch_at(self, step):
+    def epoch_at(self, step: int) -> float:
         """The (fractional) epoch count at global ``step``."""
         origin_step, origin_epoch = self._epoch_origin
         return origin_epoch + (step - origin_step) / self.steps_per_epoch
 
-    def set_steps_per_epoch(self, steps_per_epoch, epoch=None):
+    def set_steps_per_epoch(self, steps_per_epoch: int, epoch: float | None = None) -> None:
         """Count ``steps_per_epoch`` steps as one epoch from the current step on.
 
         For a phase whose epochs are longer than one pass over the data (LoSTer's joint phase
@@ -213,7 +230,8 @@ class TrainingLoop:
         if self._progress is not None:
             self._progress.replan(self.epoch_at)
 
-    def run(self, n_steps, loss_fn, phase, *, optimizer=None, learning_rate_at=None, on_epoch_end=()):
+    def run(self, n_steps: int, loss_fn: LossFunction, phase: str, *, optimizer: torch.optim.Optimizer | None = None,
+            learning_rate_at: Callable[[int], float] | None = None, on_epoch_end: Sequence[EpochCallback] = ()) -> int:
         """Run up to ``n_steps`` optimiser steps with ``loss_fn(batch, step) -> (loss, logs)``.
 
         ``logs`` is a dict of scalar tensors averaged into the history. ``optimizer`` and
@@ -272,7 +290,7 @@ class TrainingLoop:
         self.module.eval()
         return done
 
-    def train_step(self, batch, loss_fn, sums):
+    def train_step(self, batch: torch.Tensor, loss_fn: LossFunction, sums: dict[str, Any]) -> bool:
         """One guarded step; False when it was skipped for a non-finite loss or gradient.
 
         The group exchanges the gradients and logs (a single process: only checks them), so
@@ -292,7 +310,8 @@ class TrainingLoop:
             sums[key] = sums.get(key, 0.0) + value
         return True
 
-    def _end_epoch(self, phase, sums, seen, skipped, learning_rate, started, callbacks=()):
+    def _end_epoch(self, phase: str, sums: dict[str, Any], seen: int, skipped: int, learning_rate: float,
+                   started: float, callbacks: Sequence[EpochCallback] = ()) -> bool:
         """Record the epoch, let the guard check the weights, run the callbacks; True to end the phase."""
         entry = self._record(phase, sums, seen, skipped, learning_rate, started)
         if not self.guard.end_epoch(self.module):
@@ -306,11 +325,12 @@ class TrainingLoop:
         self.module.train()  # a callback may have evaluated the network
         return stop
 
-    def _restore(self, phase, reason):
+    def _restore(self, phase: str, reason: str) -> None:
         event = self.guard.restore(self.module, self.optimizer, phase, reason)
         self.history.append({"epoch": self.epoch_at(self.step), "phase": phase, **event})
 
-    def _record(self, phase, sums, seen, skipped, learning_rate, started):
+    def _record(self, phase: str, sums: dict[str, Any], seen: int, skipped: int, learning_rate: float,
+                started: float) -> dict[str, Any]:
         entry = {"epoch": self.epoch_at(self.step), "phase": phase, "steps": seen + skipped}
         entry.update({key: float(value) / max(seen, 1) for key, value in sums.items()})
         entry.update(learning_rate=learning_rate, nonfinite_steps=skipped, seconds=time.perf_counter() - started)
@@ -328,7 +348,7 @@ class TrainingLoop:
                   f"({entry['seconds']:.2f}s)", flush=True)
         return entry
 
-    def close(self):
+    def close(self) -> None:
         """Close the progress display, saying how training ended."""
         if self._progress is None:
             return
