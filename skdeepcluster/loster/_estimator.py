@@ -238,8 +238,7 @@ class LoSTerClustering(SeriesInput, _BaseDeepClustering):
     Notes
     -----
     The objective follows the authors' code where it and the paper differ (user guide, "Where we
-    differ from the paper and the code"):
-    element-wise mean reductions, both contrastive directions summed, the positive pair kept
+    differ from the paper and the code"): element-wise mean reductions, both contrastive directions summed, the positive pair kept
     in the contrastive denominators, a row softmax on the hard assignments in the
     cluster-level loss, segment counts uniform on 1..4. Deliberate changes: the time warp
     integrates a positive random speed, so it is monotone, which the code's warp is not;
@@ -265,6 +264,7 @@ class LoSTerClustering(SeriesInput, _BaseDeepClustering):
     among the series).
     ``normalize="auto"`` reads rows shorter than 10 values as feature vectors. See the user
     guide.
+
     References
     ----------
     R. J. L. Taloma, P. Pisani, D. Comminiello. Concrete Dense Network for Long-Sequence Time
