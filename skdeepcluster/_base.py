@@ -530,14 +530,14 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
     ) -> tuple[torch.nn.Module | None, dict[str, Any], list[dict[str, Any]], np.random.RandomState, int]:
         """Where this fit starts: the network to continue (or None), progress, history, generators.
 
-        Returns ``(module, progress, history, rng, torch_seed)``. A fresh fit seeds everything
+        Returns ``(network, progress, history, rng, torch_seed)``. A fresh fit seeds everything
         from ``random_state``; a continued one (``warm_start``) from it and the step count, since
         the same seed would replay the first run's batches and noise. Under data-parallel
         training every rank gets rank 0's seed and must hold the same ``X``.
         """
-        module = self._warm_start_network(architecture)
+        network = self._warm_start_network(architecture)
         progress = dict(initial_progress)
-        if module is not None:
+        if network is not None:
             progress.update(self._progress)
         seed = group.broadcast_int(derive_seed(self.random_state))  # random_state=None differs per rank
         group.check_same_data(X)
@@ -545,7 +545,7 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
         rng = np.random.RandomState([seed, start_step] if start_step else seed)
         torch_seed = int(rng.randint(np.iinfo(np.int32).max)) if start_step else seed
         history = list(self.history_) if start_step else []
-        return module, progress, history, rng, torch_seed
+        return network, progress, history, rng, torch_seed
 
     def _warn_if_interrupted(self, loop: TrainingLoop) -> None:
         if loop.interrupted:

@@ -238,9 +238,9 @@ class LoSTerClustering(SeriesInput, _BaseDeepClustering):
     Notes
     -----
     The objective follows the authors' code where it and the paper differ (user guide, "Where we
-    differ from the paper and the code"): element-wise mean reductions, both contrastive directions summed, the positive pair kept
-    in the contrastive denominators, a row softmax on the hard assignments in the
-    cluster-level loss, segment counts uniform on 1..4. Deliberate changes: the time warp
+    differ from the paper and the code"): element-wise mean reductions, both contrastive
+    directions summed, the positive pair kept in the contrastive denominators, a row softmax on
+    the hard assignments in the cluster-level loss, segment counts uniform on 1..4. Deliberate changes: the time warp
     integrates a positive random speed, so it is monotone, which the code's warp is not;
     one augmented snapshot serves both training and the k-means initialisation (the code
     draws a second one for the latter); pretraining runs both autoencoders in one loop (their

@@ -8,7 +8,7 @@ joint epoch e the Gumbel temperature is tau_e and the learning rate that of the 
 StepLR; the phase stops on the label-change rule of :func:`joint_phase_converged`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .._engine import MIN_STEPS_PER_EPOCH
 
@@ -75,7 +75,7 @@ class LoSTerSchedule:
 
     def starting_at(self, joint_start):
         """This schedule with joint training starting at global step ``joint_start``."""
-        return LoSTerSchedule(**{**self.__dict__, "joint_start": joint_start})
+        return replace(self, joint_start=joint_start)
 
     def epoch(self, step):
         """The joint epoch that global ``step`` (0-based, a step of the joint phase) belongs to."""

@@ -320,9 +320,10 @@ class S3VDCClustering(_BaseDeepClustering):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ---- fit ----------------------------------------------------------------------------------
+    # ---- the hooks of the fit skeleton (_BaseDeepClustering.fit) ----------------------------------
 
-    def _check_params_vs_input(self, X):
+    def _validate_training_input(self, X):
+        X = self._validate_training_data(X)
         if not all(isinstance(width, Integral) and not isinstance(width, bool) and width >= 1
                    for width in self.hidden_dims):
             raise ValueError(f"hidden_dims must be a tuple of positive ints; got {self.hidden_dims!r}.")
@@ -344,12 +345,6 @@ class S3VDCClustering(_BaseDeepClustering):
             raise ValueError("reconstruction='bernoulli' needs X in [0, 1]; got values in "
                              f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) or use "
                              "reconstruction='gaussian'.")
-
-    # ---- the hooks of the fit skeleton (_BaseDeepClustering.fit) ----------------------------------
-
-    def _validate_training_input(self, X):
-        X = self._validate_training_data(X)
-        self._check_params_vs_input(X)
         return X, {}
 
     def _architecture(self, run):
@@ -392,13 +387,25 @@ class S3VDCClustering(_BaseDeepClustering):
         self.n_iter_ = math.ceil(loop.step / loop.steps_per_epoch)
         self.converged_ = bool(run.label_changes) and run.label_changes[-1] < self.tol
         self._score_seed = int(run.rng.randint(np.iinfo(np.int32).max))
-        self._set_mixture_attributes()
+        network = self.module_  # float64, as inference
+        with torch.no_grad():
+            self.weights_ = network.log_weights.exp().cpu().numpy()
+            self.means_ = network.means.cpu().numpy().copy()
+            self.covariances_ = network.log_vars.exp().cpu().numpy()
+        self.cluster_centers_ = self.means_
         self.labels_ = group.map_shard(lambda share: self._predict_responsibilities(X_all[share]).argmax(axis=1),
                                        X_all.shape[0])
         self.initial_labels_ = self.labels_ if run.initial_labels is None else run.initial_labels
 
     def _warn_after_fit(self, run):
-        self._warn_if_empty_components()
+        counts = np.bincount(self.labels_, minlength=self.n_clusters)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty) and len(self.labels_) >= self.n_clusters:
+            warnings.warn(f"S3VDCClustering: component(s) {empty.tolist()} of {self.n_clusters} hold no training "
+                          "sample at the end of the fit (their weights_ are "
+                          f"{np.round(self.weights_[empty], 3).tolist()}): the data may have fewer separable "
+                          "groups than n_clusters, or the warm-up embedding does not separate them. Lower "
+                          "n_clusters, or train longer (warmup_epochs).", ConvergenceWarning, stacklevel=5)
         changes = run.label_changes
         if changes and not self.converged_ and self.tol > 0 and not run.loop.interrupted:
             warnings.warn(f"S3VDCClustering: {changes[-1]:.2%} of the checked samples changed cluster during the "
@@ -423,24 +430,6 @@ class S3VDCClustering(_BaseDeepClustering):
 
     def _probe_sample(self):
         return np.zeros((1, self.n_features_in_))
-
-    def _warn_if_empty_components(self):
-        counts = np.bincount(self.labels_, minlength=self.n_clusters)
-        empty = np.flatnonzero(counts == 0)
-        if len(empty) and len(self.labels_) >= self.n_clusters:
-            warnings.warn(f"S3VDCClustering: component(s) {empty.tolist()} of {self.n_clusters} hold no training "
-                          "sample at the end of the fit (their weights_ are "
-                          f"{np.round(self.weights_[empty], 3).tolist()}): the data may have fewer separable "
-                          "groups than n_clusters, or the warm-up embedding does not separate them. Lower "
-                          "n_clusters, or train longer (warmup_epochs).", ConvergenceWarning, stacklevel=6)
-
-    def _set_mixture_attributes(self):
-        module = self.module_
-        with torch.no_grad():
-            self.weights_ = module.log_weights.exp().cpu().numpy()
-            self.means_ = module.means.cpu().numpy().copy()
-            self.covariances_ = module.log_vars.exp().cpu().numpy()
-        self.cluster_centers_ = self.means_
 
     # ---- inference ----------------------------------------------------------------------------
 
