@@ -60,9 +60,11 @@ def main(folder, limit_mib):
             if outcome == "ModelFileError" and os.path.join(folder, name) not in str(exc):
                 outcome = "ModelFileError without the path"
         elapsed = time.perf_counter() - started
-        slowest = max(slowest, (elapsed, name))
+        # Compared by the number only: on a tie with the initial (0, None) a tuple comparison
+        # would go on to compare a name with None.
+        slowest = max(slowest, (elapsed, name), key=lambda pair: pair[0])
         growth = _status("VmHWM") - before
-        largest_growth = max(largest_growth, (growth, name))
+        largest_growth = max(largest_growth, (growth, name), key=lambda pair: pair[0])
         outcomes[name] = outcome
         details[name] = [elapsed, growth / 2**20]
     print(json.dumps({"outcomes": outcomes, "slowest_s": slowest[0], "slowest": slowest[1],
