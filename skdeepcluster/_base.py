@@ -252,11 +252,9 @@ class _BaseDeepClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clu
             run.batches = BatchStream(training_array, self.batch_size, run.rng, device,
                                       drop_last=self._drop_last_batch, group=group)
             run.batch_weights = BatchWeights(weights, run.batches, device)
-            plan = self._loop_plan(run)
-            run.loop = TrainingLoop(network, plan.pop("optimizer"), run.batches, plan.pop("learning_rate_at"),
-                                    plan.pop("total_steps"), self.verbose, run.history,
+            run.loop = TrainingLoop(network, batches=run.batches, verbose=self.verbose, history=run.history,
                                     description=self._progress_label, start_step=run.start_step, group=group,
-                                    **plan)
+                                    **self._loop_plan(run))
             try:
                 self._train(run)
             finally:

@@ -54,7 +54,7 @@ class NumericalGuard:
         self.patience = patience
         self.max_restores = max_restores
         self.restores = 0
-        self.nonfinite_steps = 0  # skipped steps, counted when their epoch is recorded
+        self.nonfinite_steps = 0  # skipped steps of the whole fit
         self.learning_rate_scale = 1.0
         self._consecutive_bad = 0  # counted across phases and epochs
         self._good_state: dict[str, torch.Tensor] | None = None
@@ -73,6 +73,7 @@ class NumericalGuard:
         if stepped:
             self._consecutive_bad = 0
             return False
+        self.nonfinite_steps += 1
         self._consecutive_bad += 1
         if self._consecutive_bad >= self.patience:
             self._consecutive_bad = 0

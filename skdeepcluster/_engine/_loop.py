@@ -199,7 +199,7 @@ class TrainingLoop:
         self.step = start_step
         self.guard = NumericalGuard(patience, max_restores) if guard is None else guard
         self.interrupted = False
-        self.last_entry: dict[str, Any] | None = None
+        self.stop_reason: str | None = None  # why a callback ended a phase, for the progress display
         self._progress: EpochProgress | None = None
         self._exception_before = sys.exc_info()[1]  # a caller's own handled exception is not ours
         if verbose == 1:
@@ -239,7 +239,8 @@ class TrainingLoop:
         of ``on_epoch_end`` is called as ``callback(loop, entry)`` after every history entry of
         a finished epoch (or of the phase's last, partial one), unless training was
         interrupted; it may add fields to ``entry``, and a true return value ends the phase
-        there. Returns the number of steps run (fewer than ``n_steps`` after an interrupt or a
+        there (a string saying why, such as ``"converged (label change 0.1%)"``, is shown by the
+        progress display). Returns the number of steps run (fewer than ``n_steps`` after an interrupt or a
         callback's stop).
         """
         if optimizer is not None:
@@ -321,7 +322,10 @@ class TrainingLoop:
             return False
         stop = False
         for callback in callbacks:
-            stop = bool(callback(self, entry)) or stop
+            verdict = callback(self, entry)
+            if verdict:
+                stop = True
+                self.stop_reason = verdict if isinstance(verdict, str) else None
         self.module.train()  # a callback may have evaluated the network
         return stop
 
@@ -335,8 +339,6 @@ class TrainingLoop:
         entry.update({key: float(value) / max(seen, 1) for key, value in sums.items()})
         entry.update(learning_rate=learning_rate, nonfinite_steps=skipped, seconds=time.perf_counter() - started)
         self.history.append(entry)
-        self.last_entry = entry
-        self.guard.nonfinite_steps += skipped
         if skipped:
             warnings.warn(f"{skipped} training step(s) in {phase} had a non-finite loss or gradient and were "
                           "skipped.", RuntimeWarning, stacklevel=4)
@@ -358,9 +360,8 @@ class TrainingLoop:
             outcome = "stopped by an error"
         elif self.step >= self.total_steps:
             outcome = "done"
-        elif self.last_entry is not None and "label_change" in self.last_entry:
-            # A callback ended the loop before its budget after a label-change check: its tol rule.
-            outcome = f"converged (label change {self.last_entry['label_change']:.2%}), stopped early"
+        elif self.stop_reason:  # a callback ended the loop before its budget and said why
+            outcome = f"{self.stop_reason}, stopped early"
         else:
             outcome = "stopped early"
         self._progress.close(self.step, outcome)

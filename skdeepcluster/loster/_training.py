@@ -111,7 +111,7 @@ def train_jointly(estimator, run, labels, share):
             run.history.append({"epoch": epoch, "phase": "joint", "event": "absorbed",
                                 "reason": "a cluster lost all its series; the epoch was undone"})
             run.converged = True
-            return True
+            return "a cluster lost all its series (epoch undone)"
         changed = int(group.sum(int(np.count_nonzero(new_labels != state["labels"])))) / n_series
         agreement = int(group.sum(int(np.count_nonzero(new_labels == partition[share])))) / n_series
         entry.update(temperature=schedule.temperature(loop.step - 1), label_change=changed,
@@ -119,7 +119,7 @@ def train_jointly(estimator, run, labels, share):
         state["labels"], run.label_change, run.epochs_run = new_labels, changed, run.epochs_run + 1
         if joint_phase_converged(run.epochs_run, changed, agreement, estimator.tol, anchored):
             run.converged = True
-            return True
+            return f"converged (label change {changed:.2%})"
         state["snapshot"] = _weights(network)
         return False
 
