@@ -434,13 +434,7 @@ class S3VDCClustering(_BaseDeepClustering):
     # ---- inference ----------------------------------------------------------------------------
 
     def _predict_responsibilities(self, X):
-        module = self.module_
-
-        def posterior(batch):
-            z_mean = module.encode(batch)[0]
-            return _losses.posterior_responsibilities(z_mean, module.log_weights, module.means, module.log_vars)
-
-        return self._finite_output(map_batches(posterior, X, self.batch_size, self._module_device()), X)
+        return self._finite_output(map_batches(self.module_.posterior, X, self.batch_size, self._module_device()), X)
 
     def predict_proba(self, X):
         """Posterior probability of each cluster, p(c | z = E[z | x]).

@@ -5,6 +5,8 @@ import itertools
 import torch
 from torch import nn
 
+from ._losses import posterior_responsibilities
+
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU}
 LOG_VAR_BOUND = 20.0  # variances in [2e-9, 5e8]: wide, and exp() stays finite in float32
 
@@ -151,6 +153,10 @@ class VariationalMixture(nn.Module):
     def decode(self, z):
         """Decoder output: the reconstruction (Gaussian) or its logits (Bernoulli)."""
         return self.decoder(z)
+
+    def posterior(self, x):
+        """p(c | z = E[z | x]) under the prior, shape (B, C): what ``predict`` and the label checks read."""
+        return posterior_responsibilities(self.encode(x)[0], self.log_weights, self.means, self.log_vars)
 
     def set_prior(self, weights, means, variances):
         """Write a fitted Gaussian mixture into the prior."""

@@ -141,12 +141,7 @@ def reseed_empty_components(estimator, loop, network, check_rows, labels, device
 def cluster_labels(estimator, network, X, device):
     """The component of highest posterior p(c | z = E[z | x]) of every row, in float32."""
     network.eval()
-
-    def posterior(batch):
-        z_mean = network.encode(batch)[0]
-        return _losses.posterior_responsibilities(z_mean, network.log_weights, network.means, network.log_vars)
-
-    return map_batches(posterior, X, estimator.batch_size, device, dtype=torch.float32).argmax(axis=1)
+    return map_batches(network.posterior, X, estimator.batch_size, device, dtype=torch.float32).argmax(axis=1)
 
 
 def n_prior_samples(estimator, X):
