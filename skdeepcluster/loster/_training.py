@@ -131,6 +131,7 @@ def train_jointly(estimator, run, labels, share):
 
 
 def _weights(network):
+    """A copy of the network's weights and centroids (its state_dict), to restore later."""
     return {name: value.detach().clone() for name, value in network.state_dict().items()}
 
 
@@ -272,7 +273,7 @@ def joint_start(estimator, network, views, device):
             series, return_distance=False)
     centroids = network.centroids.detach().cpu().numpy().astype(np.float64)
     embedding = estimator._embed(network, series.astype(np.float32), device, torch.float32).astype(np.float64)
-    return {"state": {name: value.detach().clone() for name, value in network.state_dict().items()},
+    return {"state": _weights(network),
             "rows": rows, "neighbours": neighbours[:, 1:], "labels": nearest_centers(embedding, centroids)[0]}
 
 
